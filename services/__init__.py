@@ -1,0 +1,1 @@
+"""KAP care-coordination services: intake, scheduling, session, coaching, journey."""

@@ -1,0 +1,1 @@
+"""Shared plumbing every service is built from: settings, logging, broker, outbox, inbox, DLQ, auth."""

@@ -1,0 +1,48 @@
+"""Service settings read from the environment, with defaults for a local developer box."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_PORTS: dict[str, int] = {
+    "intake": 8001,
+    "scheduling": 8002,
+    "session": 8003,
+    "coaching": 8004,
+    "journey": 8005,
+}
+
+
+class Settings(BaseSettings):
+    """Everything a service needs from its environment; names are the env vars (upper-cased)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = Field(default="", description="Set by the service's composition root.")
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    mongodb_url: str = "mongodb://127.0.0.1:27017"
+    mongodb_database: str = ""
+    jwt_secret: str = "dev-only-insecure-secret-change-me"
+    jwt_issuer: str = "kap-care"
+    jwt_audience: str = "kap-care"
+    log_level: str = "INFO"
+    consumer_max_attempts: int = Field(default=3, ge=1)
+    consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
+    outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+
+    def for_service(self, name: str) -> Settings:
+        """Fill the per-service defaults (port, database) that depend on the service name."""
+        return self.model_copy(
+            update={
+                "service_name": name,
+                "http_port": self.http_port or SERVICE_PORTS[name],
+                "mongodb_database": self.mongodb_database or f"kap_{name}",
+            }
+        )
+
+
+def load_settings(service_name: str) -> Settings:
+    return Settings().for_service(service_name)
