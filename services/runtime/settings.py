@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_database: str = ""
     jwt_secret: str = "dev-only-insecure-secret-change-me"

@@ -1,0 +1,7 @@
+"""Events and topics: the only code the services share."""
+
+from contracts.catalog import EVENT_TYPES, Event, parse_event, topic_of
+from contracts.envelope import EventBase, Stamp
+from contracts.topics import Topic, dlq
+
+__all__ = ["EVENT_TYPES", "Event", "EventBase", "Stamp", "Topic", "dlq", "parse_event", "topic_of"]

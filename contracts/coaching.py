@@ -1,0 +1,72 @@
+"""Events the integration/coaching service produces: coaches, follow-up tasks, outcomes."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from contracts.envelope import EntityId, EventBase, UtcDatetime
+from contracts.vocabulary import TaskKind
+
+Phq9Total = Annotated[int, Field(ge=0, le=27)]
+
+
+
+class CoachAssigned(EventBase):
+    event_type: Literal["CoachAssigned"] = "CoachAssigned"
+    coach_id: EntityId
+
+
+class FollowUpTaskCreated(EventBase):
+    event_type: Literal["FollowUpTaskCreated"] = "FollowUpTaskCreated"
+    task_id: EntityId
+    kind: TaskKind
+    coach_id: EntityId
+    due_at: UtcDatetime
+    session_id: EntityId | None = None
+
+
+class FollowUpTaskCompleted(EventBase):
+    event_type: Literal["FollowUpTaskCompleted"] = "FollowUpTaskCompleted"
+    task_id: EntityId
+    kind: TaskKind
+    coach_id: EntityId
+
+
+class FollowUpTaskOverdue(EventBase):
+    event_type: Literal["FollowUpTaskOverdue"] = "FollowUpTaskOverdue"
+    task_id: EntityId
+    kind: TaskKind
+    coach_id: EntityId
+    escalated_to_site_lead: bool = False
+
+
+class IntegrationBookingRequested(EventBase):
+    event_type: Literal["IntegrationBookingRequested"] = "IntegrationBookingRequested"
+    task_id: EntityId
+    session_id: EntityId
+    book_by: UtcDatetime
+
+
+class OutcomeMeasured(EventBase):
+    event_type: Literal["OutcomeMeasured"] = "OutcomeMeasured"
+    instrument: Literal["phq9"] = "phq9"
+    total: Phq9Total
+    item9: Annotated[int, Field(ge=0, le=3)]
+    baseline_total: Phq9Total | None = None
+
+
+class ResponseAchieved(EventBase):
+    event_type: Literal["ResponseAchieved"] = "ResponseAchieved"
+    total: Phq9Total
+    baseline_total: Phq9Total
+
+
+class RemissionAchieved(EventBase):
+    event_type: Literal["RemissionAchieved"] = "RemissionAchieved"
+    total: Phq9Total
+
+
+class RelapseSuspected(EventBase):
+    event_type: Literal["RelapseSuspected"] = "RelapseSuspected"
+    total: Phq9Total
+    best_total: Phq9Total

@@ -1,0 +1,90 @@
+"""Regenerate the checked-in JSON Schemas and AsyncAPI document: `python -m contracts.generate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic.json_schema import models_json_schema
+
+from contracts.catalog import EVENT_TYPES, TOPIC_EVENTS
+from contracts.envelope import SCHEMA_VERSION
+from contracts.topics import dlq
+
+GENERATED = Path(__file__).parent / "generated"
+
+
+def event_schemas() -> dict[str, str]:
+    """One standalone JSON Schema per event type, keyed by file name."""
+    return {
+        f"schemas/{name}.json": json.dumps(cls.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        for name, cls in sorted(EVENT_TYPES.items())
+    }
+
+
+def asyncapi_document() -> str:
+    """AsyncAPI 3.0 description of every topic, its messages and their payloads."""
+    models = [(cls, "validation") for _, cls in sorted(EVENT_TYPES.items())]
+    refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    schemas: dict[str, Any] = defs.get("$defs", {})
+    messages = {
+        name: {
+            "name": name,
+            "title": name,
+            "summary": (cls.__doc__ or name).strip().splitlines()[0],
+            "contentType": "application/json",
+            "payload": refs[(cls, "validation")],
+        }
+        for name, cls in sorted(EVENT_TYPES.items())
+    }
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for topic, events in TOPIC_EVENTS.items():
+        key = topic.name.lower()
+        channels[key] = {
+            "address": topic.value,
+            "description": f"Keyed by patient_id. Dead letters go to {dlq(topic.value)}.",
+            "messages": {
+                cls.__name__: {"$ref": f"#/components/messages/{cls.__name__}"} for cls in events
+            },
+        }
+        operations[f"{key}Publish"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{key}"},
+            "messages": [{"$ref": f"#/channels/{key}/messages/{cls.__name__}"} for cls in events],
+        }
+    document = {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "KAP care coordination events",
+            "version": SCHEMA_VERSION,
+            "description": "Typed events exchanged by the intake, scheduling, session and "
+            "coaching services; the journey service consumes every topic.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }
+    return yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
+
+
+def artefacts() -> dict[str, str]:
+    return {**event_schemas(), "asyncapi.yaml": asyncapi_document()}
+
+
+def write(root: Path = GENERATED) -> None:
+    for stale in root.glob("schemas/*.json"):
+        stale.unlink()
+    for relative, text in artefacts().items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+if __name__ == "__main__":
+    write()
+    sys.stdout.write(f"wrote {len(artefacts())} files under {GENERATED}\n")

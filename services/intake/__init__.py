@@ -1,0 +1,1 @@
+"""Intake: referrals, identity, screening, safety rules and prescriber eligibility review."""

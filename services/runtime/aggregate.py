@@ -1,0 +1,137 @@
+"""One MongoDB document per aggregate holding its state, the ids of events it has
+processed (inbox) and the events it still has to publish (outbox).
+
+MongoDB and FerretDB both guarantee single-document atomicity, so writing all three in one
+conditional replace gives idempotent consumers and a lossless outbox without transactions
+(DESIGN: events and messaging rules). `version` is the optimistic-concurrency token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from contracts import EventBase, topic_of
+from services.runtime.mongo import Document
+
+S = TypeVar("S", bound=BaseModel)
+
+
+class ConcurrentUpdate(Exception):
+    """Another writer changed the aggregate between our load and our write."""
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[S]):
+    key: str
+    version: int
+    state: S | None
+    processed: frozenset[str]
+    outbox: tuple[Document, ...]
+
+
+@dataclass(frozen=True)
+class Applied(Generic[S]):
+    state: S | None
+    events: tuple[EventBase, ...]
+    duplicate: bool
+
+
+def outbox_entry(event: EventBase) -> Document:
+    return {
+        "event_id": str(event.event_id),
+        "event_type": event.event_type,
+        "topic": topic_of(event).value,
+        "key": event.patient_id,
+        "value": event.model_dump_json(),
+    }
+
+
+class AggregateStore(Generic[S]):
+    """State + inbox + outbox of one kind of aggregate, in one collection."""
+
+    def __init__(self, collection: AsyncCollection[Document], state_type: type[S]) -> None:
+        self.collection = collection
+        self.state_type = state_type
+        self.on_commit: Callable[[], None] = lambda: None
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_index("outbox_pending")
+
+    async def load(self, key: str) -> Loaded[S]:
+        doc = await self.collection.find_one({"_id": key})
+        if doc is None:
+            return Loaded(key, 0, None, frozenset(), ())
+        return Loaded(
+            key=key,
+            version=doc["version"],
+            state=self.state_type.model_validate(doc["state"]),
+            processed=frozenset(doc.get("processed", ())),
+            outbox=tuple(doc.get("outbox", ())),
+        )
+
+    async def commit(
+        self,
+        loaded: Loaded[S],
+        state: S,
+        events: Sequence[EventBase],
+        processed_id: str | None = None,
+        indexed: Document | None = None,
+    ) -> None:
+        """Write state, new outbox entries and the processed event id in one atomic step."""
+        outbox = [*loaded.outbox, *(outbox_entry(e) for e in events)]
+        processed = sorted(loaded.processed | ({processed_id} if processed_id else set()))
+        doc: Document = {
+            "_id": loaded.key,
+            "version": loaded.version + 1,
+            "state": state.model_dump(mode="json"),
+            "processed": processed,
+            "outbox": outbox,
+            "outbox_pending": bool(outbox),
+            **(indexed or {}),
+        }
+        if loaded.version == 0:
+            try:
+                await self.collection.insert_one(doc)
+            except DuplicateKeyError as error:
+                raise ConcurrentUpdate(loaded.key) from error
+        else:
+            result = await self.collection.replace_one(
+                {"_id": loaded.key, "version": loaded.version}, doc
+            )
+            if result.matched_count == 0:
+                raise ConcurrentUpdate(loaded.key)
+        if events:
+            self.on_commit()
+
+    async def apply(
+        self,
+        key: str,
+        decide: Callable[[S | None], tuple[S, Sequence[EventBase]]],
+        *,
+        event_id: str | None = None,
+        indexed: Callable[[S], Document] | None = None,
+        attempts: int = 8,
+    ) -> Applied[S]:
+        """Load, decide, commit; retried on concurrent updates. An event id already in the
+        inbox is acknowledged without a second effect (idempotent consumer)."""
+        for _ in range(attempts):
+            loaded = await self.load(key)
+            if event_id is not None and event_id in loaded.processed:
+                return Applied(loaded.state, (), duplicate=True)
+            state, events = decide(loaded.state)
+            try:
+                await self.commit(
+                    loaded, state, events, event_id, indexed(state) if indexed else None
+                )
+            except ConcurrentUpdate:
+                continue
+            return Applied(state, tuple(events), duplicate=False)
+        raise ConcurrentUpdate(key)
+
+

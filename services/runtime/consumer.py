@@ -1,0 +1,67 @@
+"""Subscribes a service's routing table (event type -> handler) to a topic.
+
+Offsets are committed only after the handler returned, i.e. after its effect is stored
+(AckPolicy.NACK_ON_ERROR; never FastStream's default ACK_FIRST). Event types this build
+does not know, or that the service does not handle, are acknowledged and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream_fastapi import Context
+
+from contracts import EventBase, parse_event
+from contracts.catalog import UnknownEventType
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+Handler = Callable[[Any], Awaitable[None]]
+Routes = Mapping[type[EventBase], Handler]
+
+
+class OffContractMessage(ValueError):
+    """The message body is valid JSON but not an event object."""
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise OffContractMessage("message body is not a JSON object")
+    return data
+
+
+def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes) -> None:
+    """Register one subscriber on `topic` dispatching through `routes`."""
+    handled = ", ".join(sorted(cls.__name__ for cls in routes))
+
+    async def consume(message: KafkaMessage = Context("message")) -> None:
+        try:
+            event = parse_event(decode(message.body))
+        except UnknownEventType:
+            log.info("unknown_event_type_skipped", topic=topic)
+            return
+        handler = routes.get(type(event))
+        if handler is None:
+            return
+        with structlog.contextvars.bound_contextvars(
+            event_id=str(event.event_id),
+            event_type=event.event_type,
+            correlation_id=str(event.correlation_id),
+        ):
+            await handler(event)
+
+    consume.__name__ = f"{group_id}_{topic}".replace(".", "_").replace("-", "_")
+    broker.subscriber(
+        topic,
+        group_id=group_id,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        description=f"{group_id} handles {handled} from {topic}",
+    )(consume)

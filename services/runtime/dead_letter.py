@@ -1,0 +1,100 @@
+"""Dead-letter middleware: bounded retries, then `<topic>.dlq` with provenance headers.
+
+FastStream has no Kafka DLQ of its own. Poison messages (unparseable or off-contract) go to
+the dead-letter topic at once; handler failures after `max_attempts`; infrastructure outages
+(database or broker unreachable) are re-raised so the subscriber's NACK_ON_ERROR policy
+rewinds the partition and the message is redelivered once the outage ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream import BaseMiddleware
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
+
+from contracts import dlq
+from services.runtime.consumer import OffContractMessage
+from services.runtime.logging import get_logger
+
+log = get_logger(__name__)
+
+POISON = (json.JSONDecodeError, UnicodeDecodeError, ValidationError, OffContractMessage)
+"""Errors that retrying cannot fix: the message itself is wrong."""
+
+INFRASTRUCTURE = (ConnectionFailure, AutoReconnect, NetworkTimeout)
+"""Errors that say nothing about the message: stop, wait, redeliver."""
+
+Publish = Callable[..., Awaitable[Any]]
+
+
+def describe(error: BaseException) -> str:
+    """A header-safe error summary: field locations and error kinds, never input values."""
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}" for e in error.errors()
+        )[:500]
+    return type(error).__name__
+
+
+@dataclass
+class DeadLetterPolicy:
+    group: str
+    max_attempts: int = 3
+    backoff_s: float = 0.2
+    publish: Publish | None = field(default=None, repr=False)
+
+    async def dead_letter(self, msg: StreamMessage[Any], error: BaseException, attempts: int) -> None:
+        if self.publish is None:
+            raise RuntimeError("dead-letter policy has no publisher bound")
+        record = msg.raw_message
+        headers = {
+            "dlq.original_topic": record.topic,
+            "dlq.original_partition": str(record.partition),
+            "dlq.original_offset": str(record.offset),
+            "dlq.error_class": type(error).__name__,
+            "dlq.error": describe(error),
+            "dlq.attempts": str(attempts),
+            "dlq.consumer_group": self.group,
+            "dlq.failed_at": datetime.now(UTC).isoformat(),
+        }
+        await self.publish(record.value or b"", dlq(record.topic), key=record.key, headers=headers)
+        log.error(
+            "message_dead_lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error_class=type(error).__name__,
+        )
+
+    def middleware(self) -> Callable[..., BaseMiddleware]:
+        policy = self
+
+        class DeadLetterMiddleware(BaseMiddleware):
+            async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+                attempt = 0
+                while True:
+                    attempt += 1
+                    try:
+                        return await call_next(msg)
+                    except INFRASTRUCTURE:
+                        await asyncio.sleep(policy.backoff_s)
+                        raise
+                    except POISON as error:
+                        await policy.dead_letter(msg, error, attempt)
+                        return None
+                    except Exception as error:
+                        if attempt < policy.max_attempts:
+                            await asyncio.sleep(policy.backoff_s * attempt)
+                            continue
+                        await policy.dead_letter(msg, error, attempt)
+                        return None
+
+        return DeadLetterMiddleware

@@ -1,0 +1,39 @@
+"""Domain errors named after the broken rule, and their HTTP rendering (409 / 404)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+class RuleViolation(Exception):
+    """A command broke a named rule; the class docstring says which and why."""
+
+    status_code = 409
+
+
+class NotFound(Exception):
+    """The addressed record does not exist (or not in the caller's scope)."""
+
+    status_code = 404
+
+
+def explain(error: Exception) -> str:
+    return ((type(error).__doc__ or type(error).__name__).strip().splitlines() or [""])[0]
+
+
+def invalid_field(loc: tuple[str, ...], message: str) -> RequestValidationError:
+    """A 422 in FastAPI's own shape for checks that need more than the request model."""
+    return RequestValidationError([{"loc": loc, "msg": message, "type": "value_error"}])
+
+
+def install(app: FastAPI) -> None:
+    async def render(_request: Request, error: Exception) -> JSONResponse:
+        status = getattr(error, "status_code", 409)
+        return JSONResponse(
+            {"error": type(error).__name__, "detail": explain(error)}, status_code=status
+        )
+
+    app.add_exception_handler(RuleViolation, render)
+    app.add_exception_handler(NotFound, render)

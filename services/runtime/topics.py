@@ -1,0 +1,43 @@
+"""Creates the event and dead-letter topics a service needs before its consumers start."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from contracts import Topic, dlq
+from services.runtime.logging import get_logger
+from services.runtime.settings import Settings
+
+log = get_logger(__name__)
+
+ALL_TOPICS = tuple(name for t in Topic for name in (t.value, dlq(t.value)))
+
+
+async def ensure_topics(settings: Settings, attempts: int = 30, delay_s: float = 1.0) -> None:
+    """Create every topic that does not exist yet; waits for the broker up to `attempts`."""
+    for attempt in range(1, attempts + 1):
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [
+                NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                for name in ALL_TOPICS
+                if name not in existing
+            ]
+            if missing:
+                try:
+                    await admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    pass
+            return
+        except KafkaConnectionError:
+            if attempt == attempts:
+                raise
+            log.info("waiting_for_kafka", attempt=attempt)
+            await asyncio.sleep(delay_s)
+        finally:
+            await admin.close()
