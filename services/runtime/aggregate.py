@@ -55,13 +55,20 @@ def outbox_entry(event: EventBase) -> Document:
 class AggregateStore(Generic[S]):
     """State + inbox + outbox of one kind of aggregate, in one collection."""
 
-    def __init__(self, collection: AsyncCollection[Document], state_type: type[S]) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        state_type: type[S],
+        indexes: Sequence[str] = (),
+    ) -> None:
         self.collection = collection
         self.state_type = state_type
+        self.indexes = ("outbox_pending", *indexes)
         self.on_commit: Callable[[], None] = lambda: None
 
     async def ensure_indexes(self) -> None:
-        await self.collection.create_index("outbox_pending")
+        for field in self.indexes:
+            await self.collection.create_index(field)
 
     async def load(self, key: str) -> Loaded[S]:
         doc = await self.collection.find_one({"_id": key})

@@ -54,7 +54,7 @@ class Service:
     @classmethod
     def create(cls, name: str, settings: Settings, *, title: str, description: str) -> Service:
         configure_logging(name, settings.log_level)
-        group = f"kap-{name}"
+        group = f"{settings.deployment}-{name}"
         dead_letters = DeadLetterPolicy(
             group=group,
             max_attempts=settings.consumer_max_attempts,
@@ -89,9 +89,11 @@ class Service:
         http.add_api_route("/readyz", service.readyz, methods=["GET"], tags=["ops"])
         return service
 
-    def store(self, collection: str, state_type: type[S]) -> AggregateStore[S]:
+    def store(
+        self, collection: str, state_type: type[S], indexes: tuple[str, ...] = ()
+    ) -> AggregateStore[S]:
         """An aggregate store whose outbox this service's relay drains."""
-        store = AggregateStore(self.db[collection], state_type)
+        store = AggregateStore(self.db[collection], state_type, indexes)
         store.on_commit = self.relay.nudge
         self.relay.collections.append(store.collection)
         self.startup.append(store.ensure_indexes)

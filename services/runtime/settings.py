@@ -20,6 +20,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
 
     service_name: str = Field(default="", description="Set by the service's composition root.")
+    deployment: str = Field(
+        default="kap",
+        pattern=r"^[a-z][a-z0-9]*$",
+        description="Prefix of databases and consumer groups, so stacks can share servers.",
+    )
     http_host: str = "127.0.0.1"
     http_port: int = 0
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -41,7 +46,7 @@ class Settings(BaseSettings):
             update={
                 "service_name": name,
                 "http_port": self.http_port or SERVICE_PORTS[name],
-                "mongodb_database": self.mongodb_database or f"kap_{name}",
+                "mongodb_database": self.mongodb_database or f"{self.deployment}_{name}",
             }
         )
 

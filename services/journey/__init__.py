@@ -1,0 +1,1 @@
+"""Journey: MongoDB projections of every patient's treatment journey, site dashboards, coach queues."""
