@@ -120,8 +120,10 @@ def parse_event(data: Mapping[str, Any]) -> EventBase:
         return cls.model_validate(data)
     except ValidationError as error:
         extras = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
-        if not extras or len(extras) != error.error_count() or not _is_newer_minor(
-            data.get("schema_version")
+        if (
+            not extras
+            or len(extras) != error.error_count()
+            or not _is_newer_minor(data.get("schema_version"))
         ):
             raise
         trimmed: Any = dict(data)

@@ -10,7 +10,6 @@ from contracts.vocabulary import TaskKind
 Phq9Total = Annotated[int, Field(ge=0, le=27)]
 
 
-
 class CoachAssigned(EventBase):
     event_type: Literal["CoachAssigned"] = "CoachAssigned"
     coach_id: EntityId

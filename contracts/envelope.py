@@ -20,7 +20,9 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware instant, normalised to UTC; naive datetimes are rejected."""
 
-EntityId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
+EntityId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
 """Opaque identifier (patient, site, coach, appointment...): never a name or other identity data."""
 
 

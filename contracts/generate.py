@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from contracts.catalog import EVENT_TYPES, TOPIC_EVENTS
@@ -27,7 +28,9 @@ def event_schemas() -> dict[str, str]:
 
 def asyncapi_document() -> str:
     """AsyncAPI 3.0 description of every topic, its messages and their payloads."""
-    models = [(cls, "validation") for _, cls in sorted(EVENT_TYPES.items())]
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [
+        (cls, "validation") for _, cls in sorted(EVENT_TYPES.items())
+    ]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = defs.get("$defs", {})
     messages = {

@@ -34,7 +34,6 @@ class Identity(StrictModel):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-
 class PatientReferred(EventBase):
     event_type: Literal["PatientReferred"] = "PatientReferred"
     referral_source: str = Field(min_length=1, max_length=64)

@@ -8,7 +8,6 @@ from contracts.envelope import EntityId, EventBase, UtcDatetime
 from contracts.vocabulary import AppointmentKind, CoursePhase, Protocol
 
 
-
 class CourseScheduled(EventBase):
     event_type: Literal["CourseScheduled"] = "CourseScheduled"
     course_id: EntityId

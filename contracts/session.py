@@ -11,7 +11,6 @@ Systolic = Annotated[int, Field(ge=50, le=300)]
 Diastolic = Annotated[int, Field(ge=20, le=200)]
 
 
-
 class PatientCheckedIn(EventBase):
     event_type: Literal["PatientCheckedIn"] = "PatientCheckedIn"
     session_id: EntityId

@@ -50,3 +50,51 @@ async def mongo(servers: Servers) -> AsyncIterator[AsyncMongoClient[dict[str, ob
     client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongodb, tz_aware=True)
     yield client
     await client.close()
+
+
+USED: dict[str, str] = {}
+TIERS = ("unit", "service", "integration", "e2e")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_servers(request: pytest.FixtureRequest) -> None:
+    """Remember which servers the connected tiers used, for the closing summary."""
+    if any(item.get_closest_marker("infra") for item in request.session.items):
+        found: Servers = request.getfixturevalue("servers")
+        USED.update(
+            kafka=found.kafka,
+            mongodb=found.mongodb,
+            source=found.source,
+            engine=_engine(found.mongodb),
+        )
+
+
+def _engine(url: str) -> str:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, object]]
+    with MongoClient(url, serverSelectionTimeoutMS=5000) as client:
+        info = client.admin.command("buildInfo")
+    return (
+        f"FerretDB {info['ferretdbVersion']}"
+        if "ferretdbVersion" in info
+        else (f"MongoDB {info.get('version', '?')}")
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    counts: dict[str, dict[str, int]] = {tier: {} for tier in TIERS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            parts = getattr(report, "nodeid", "").split("/")
+            if len(parts) > 1 and parts[0] == "tests" and parts[1] in counts:
+                counts[parts[1]][outcome] = counts[parts[1]].get(outcome, 0) + 1
+    terminalreporter.section("tiers")
+    for tier, outcomes in counts.items():
+        text = ", ".join(f"{n} {o}" for o, n in outcomes.items()) or "not run"
+        terminalreporter.write_line(f"tier {tier:<12} {text}")
+    if USED:
+        terminalreporter.write_line(
+            f"real servers: Kafka at {USED['kafka']}, {USED['engine']} at {USED['mongodb']} "
+            f"(via {USED['source']})"
+        )

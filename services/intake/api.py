@@ -69,16 +69,26 @@ class ReferralIn(BaseModel):
             identity=self.identity,
             medications=tuple(self.medications),
             trials=tuple(
-                Trial(drug=t.drug, adequate_dose=t.adequate_dose, weeks=t.weeks,
-                      failed=t.outcome == "failed")
+                Trial(
+                    drug=t.drug,
+                    adequate_dose=t.adequate_dose,
+                    weeks=t.weeks,
+                    failed=t.outcome == "failed",
+                )
                 for t in self.antidepressant_trials
-            ),  # fmt: skip
+            ),
             phq9=tuple(self.phq9),
             gad7=tuple(self.gad7),
-            cssrs=CssrsScreener(c.q1_wish_to_be_dead, c.q2_suicidal_thoughts,
-                                c.q3_thoughts_with_method, c.q4_intent, c.q5_plan_with_intent,
-                                c.q6_behaviour_lifetime, c.q6_behaviour_past_3_months),
-        )  # fmt: skip
+            cssrs=CssrsScreener(
+                c.q1_wish_to_be_dead,
+                c.q2_suicidal_thoughts,
+                c.q3_thoughts_with_method,
+                c.q4_intent,
+                c.q5_plan_with_intent,
+                c.q6_behaviour_lifetime,
+                c.q6_behaviour_past_3_months,
+            ),
+        )
 
 
 class ReferralOut(BaseModel):

@@ -97,7 +97,9 @@ class IntakeRecord(BaseModel):
 def adequate_failed_trials(trials: tuple[Trial, ...], rules: IntakeRules) -> int:
     """Treatment-resistant depression: failed trials of adequate dose and >= 6 weeks each in
     the current episode (Spravato label indication; payer TRD definitions; DESIGN)."""
-    return sum(t.failed and t.adequate_dose and t.weeks >= rules.trd_min_trial_weeks for t in trials)
+    return sum(
+        t.failed and t.adequate_dose and t.weeks >= rules.trd_min_trial_weeks for t in trials
+    )
 
 
 def interactions_of(medications: tuple[str, ...]) -> list[tuple[str, str, str]]:
@@ -122,38 +124,63 @@ def coverage_pathway(protocol: Protocol, failed_trials: int, rules: IntakeRules)
 
 def decide_referral(
     patient_id: str, referral: Referral, stamp: Stamp, rules: IntakeRules, new_flag_id: UUID
-) -> tuple[IntakeRecord, list[RiskFlagRaised | PatientReferred | ScreeningScored |
-                                   MedicationInteractionFlagged]]:  # fmt: skip
+) -> tuple[
+    IntakeRecord,
+    list[RiskFlagRaised | PatientReferred | ScreeningScored | MedicationInteractionFlagged],
+]:
     """Score the screeners, raise risk flags and interaction flags for a new referral."""
     envelope = stamp.envelope(patient_id, referral.site_id)
     phq9_total, gad7_total = sum(referral.phq9), sum(referral.gad7)
     item9 = referral.phq9[8]
     risk = cssrs_risk(referral.cssrs)
     trials = adequate_failed_trials(referral.trials, rules)
-    events: list[RiskFlagRaised | PatientReferred | ScreeningScored |
-                 MedicationInteractionFlagged] = [  # fmt: skip
-        PatientReferred(**envelope, referral_source=referral.referral_source,
-                        identity=referral.identity),
-        ScreeningScored(**stamp.envelope(patient_id, referral.site_id),
-                        phq9_total=phq9_total, phq9_band=phq9_band(phq9_total), phq9_item9=item9,
-                        gad7_total=gad7_total, gad7_band=gad7_band(gad7_total), cssrs_risk=risk,
-                        adequate_failed_trials=trials),
-    ]  # fmt: skip
+    events: list[
+        RiskFlagRaised | PatientReferred | ScreeningScored | MedicationInteractionFlagged
+    ] = [
+        PatientReferred(
+            **envelope, referral_source=referral.referral_source, identity=referral.identity
+        ),
+        ScreeningScored(
+            **stamp.envelope(patient_id, referral.site_id),
+            phq9_total=phq9_total,
+            phq9_band=phq9_band(phq9_total),
+            phq9_item9=item9,
+            gad7_total=gad7_total,
+            gad7_band=gad7_band(gad7_total),
+            cssrs_risk=risk,
+            adequate_failed_trials=trials,
+        ),
+    ]
     record = IntakeRecord(
-        patient_id=patient_id, site_id=referral.site_id, identity=referral.identity,
-        phq9_total=phq9_total, gad7_total=gad7_total, adequate_failed_trials=trials,
-    )  # fmt: skip
+        patient_id=patient_id,
+        site_id=referral.site_id,
+        identity=referral.identity,
+        phq9_total=phq9_total,
+        gad7_total=gad7_total,
+        adequate_failed_trials=trials,
+    )
     flag = risk_flag(item9, risk, rules)
     if flag is not None:
         kind, severity, hours = flag
-        events.append(RiskFlagRaised(**stamp.envelope(patient_id, referral.site_id),
-                                     flag_id=new_flag_id, kind=kind, severity=severity,
-                                     acknowledge_by=stamp.now + timedelta(hours=hours)))  # fmt: skip
+        events.append(
+            RiskFlagRaised(
+                **stamp.envelope(patient_id, referral.site_id),
+                flag_id=new_flag_id,
+                kind=kind,
+                severity=severity,
+                acknowledge_by=stamp.now + timedelta(hours=hours),
+            )
+        )
         record.flags[str(new_flag_id)] = Flag(kind=kind)
     for interaction, medication, monitoring in interactions_of(referral.medications):
-        events.append(MedicationInteractionFlagged(**stamp.envelope(patient_id, referral.site_id),
-                                                   interaction=interaction, medication=medication,
-                                                   monitoring=monitoring))  # fmt: skip
+        events.append(
+            MedicationInteractionFlagged(
+                **stamp.envelope(patient_id, referral.site_id),
+                interaction=interaction,
+                medication=medication,
+                monitoring=monitoring,
+            )
+        )
         record.interactions.append(interaction)
     return record, events
 
@@ -180,8 +207,13 @@ def decide_acknowledge(
         return record, []
     updated = record.model_copy(deep=True)
     updated.flags[flag_id].acknowledged = True
-    return updated, [RiskFlagAcknowledged(**stamp.envelope(record.patient_id, record.site_id),
-                                          flag_id=UUID(flag_id), acknowledged_by=by)]  # fmt: skip
+    return updated, [
+        RiskFlagAcknowledged(
+            **stamp.envelope(record.patient_id, record.site_id),
+            flag_id=UUID(flag_id),
+            acknowledged_by=by,
+        )
+    ]
 
 
 def decide_consent(
@@ -189,8 +221,11 @@ def decide_consent(
 ) -> tuple[IntakeRecord, list[ConsentRecorded]]:
     updated = record.model_copy(deep=True)
     updated.consents[consent.value] = given
-    return updated, [ConsentRecorded(**stamp.envelope(record.patient_id, record.site_id),
-                                     consent=consent, given=given)]  # fmt: skip
+    return updated, [
+        ConsentRecorded(
+            **stamp.envelope(record.patient_id, record.site_id), consent=consent, given=given
+        )
+    ]
 
 
 def decide_eligibility(
@@ -217,8 +252,14 @@ def decide_eligibility(
             raise RemsEnrolmentMissing(record.patient_id)
         pathway = coverage_pathway(protocol, record.adequate_failed_trials, rules)
     updated = record.model_copy(update={"decision": decision, "protocol": protocol})
-    return updated, [EligibilityDecided(**stamp.envelope(record.patient_id, record.site_id),
-                                        decision=decision, decided_by=prescriber,
-                                        protocol=protocol, modality=modality,
-                                        planned_doses=planned_doses,
-                                        coverage_pathway=pathway)]  # fmt: skip
+    return updated, [
+        EligibilityDecided(
+            **stamp.envelope(record.patient_id, record.site_id),
+            decision=decision,
+            decided_by=prescriber,
+            protocol=protocol,
+            modality=modality,
+            planned_doses=planned_doses,
+            coverage_pathway=pathway,
+        )
+    ]

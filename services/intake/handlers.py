@@ -23,8 +23,13 @@ from services.runtime.errors import NotFound, invalid_field
 from services.runtime.network import Network
 from services.runtime.service import Service
 
-CLINICAL_READERS = (Role.INTAKE_COORDINATOR, Role.PSYCHIATRIST, Role.NURSE, Role.THERAPIST,
-                    Role.SITE_ADMIN)  # fmt: skip
+CLINICAL_READERS = (
+    Role.INTAKE_COORDINATOR,
+    Role.PSYCHIATRIST,
+    Role.NURSE,
+    Role.THERAPIST,
+    Role.SITE_ADMIN,
+)
 SEES_IDENTITY = frozenset({Role.INTAKE_COORDINATOR, Role.PSYCHIATRIST, Role.NURSE})
 
 
@@ -93,19 +98,30 @@ def routes(
         principal: Annotated[Principal, Depends(require(Role.PSYCHIATRIST))],
     ) -> ReferralOut:
         stamp = service.stamp()
-        return summary(await change(patient_id, principal, lambda r: domain.decide_acknowledge(
-            r, flag_id, principal.subject, stamp)))  # fmt: skip
+        return summary(
+            await change(
+                patient_id,
+                principal,
+                lambda r: domain.decide_acknowledge(r, flag_id, principal.subject, stamp),
+            )
+        )
 
     @router.post("/patients/{patient_id}/consents")
     async def consent(
         patient_id: str,
         body: ConsentIn,
-        principal: Annotated[Principal, Depends(require(Role.INTAKE_COORDINATOR,
-                                                        Role.PSYCHIATRIST))],
-    ) -> ReferralOut:  # fmt: skip
+        principal: Annotated[
+            Principal, Depends(require(Role.INTAKE_COORDINATOR, Role.PSYCHIATRIST))
+        ],
+    ) -> ReferralOut:
         stamp = service.stamp()
-        return summary(await change(patient_id, principal, lambda r: domain.decide_consent(
-            r, body.consent, body.given, stamp)))  # fmt: skip
+        return summary(
+            await change(
+                patient_id,
+                principal,
+                lambda r: domain.decide_consent(r, body.consent, body.given, stamp),
+            )
+        )
 
     @router.post("/patients/{patient_id}/eligibility")
     async def decide_eligibility(
@@ -114,9 +130,20 @@ def routes(
         principal: Annotated[Principal, Depends(require(Role.PSYCHIATRIST))],
     ) -> dict[str, Any]:
         stamp = service.stamp()
-        record = await change(patient_id, principal, lambda r: domain.decide_eligibility(
-            r, body.decision, body.protocol, body.modality, body.planned_doses,
-            principal.subject, stamp, rules))  # fmt: skip
+        record = await change(
+            patient_id,
+            principal,
+            lambda r: domain.decide_eligibility(
+                r,
+                body.decision,
+                body.protocol,
+                body.modality,
+                body.planned_doses,
+                principal.subject,
+                stamp,
+                rules,
+            ),
+        )
         return {"patient_id": patient_id, "decision": record.decision, "protocol": record.protocol}
 
     return router

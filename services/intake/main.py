@@ -24,6 +24,7 @@ def create_app(
         description="Referrals, screening, safety rules and prescriber eligibility review.",
     )
     store = service.store("intake_records", IntakeRecord)
-    service.http.include_router(routes(service, store, rules or IntakeRules(),
-                                       network or load_network()))  # fmt: skip
+    service.http.include_router(
+        routes(service, store, rules or IntakeRules(), network or load_network())
+    )
     return service.asgi()

@@ -1,4 +1,4 @@
-"""Intake rule configuration: thresholds and the medication interaction table, with safe defaults."""
+"""Intake rule configuration: thresholds and the medication interaction table."""
 
 from __future__ import annotations
 
@@ -17,20 +17,49 @@ INTERACTIONS: dict[Interaction, tuple[frozenset[str], str]] = {
         "closer blood pressure monitoring",
     ),
     Interaction.PSYCHOSTIMULANT: (
-        frozenset({"methylphenidate", "amphetamine", "dextroamphetamine", "lisdexamfetamine",
-                   "modafinil", "armodafinil"}),
+        frozenset(
+            {
+                "methylphenidate",
+                "amphetamine",
+                "dextroamphetamine",
+                "lisdexamfetamine",
+                "modafinil",
+                "armodafinil",
+            }
+        ),
         "closer blood pressure monitoring",
-    ),  # fmt: skip
+    ),
     Interaction.CNS_DEPRESSANT: (
-        frozenset({"alprazolam", "lorazepam", "clonazepam", "diazepam", "zolpidem",
-                   "oxycodone", "hydrocodone", "gabapentin", "pregabalin"}),
+        frozenset(
+            {
+                "alprazolam",
+                "lorazepam",
+                "clonazepam",
+                "diazepam",
+                "zolpidem",
+                "oxycodone",
+                "hydrocodone",
+                "gabapentin",
+                "pregabalin",
+            }
+        ),
         "additive sedation: record on the REMS monitoring form",
-    ),  # fmt: skip
+    ),
     Interaction.CYP3A4_MODIFIER: (
-        frozenset({"ketoconazole", "itraconazole", "clarithromycin", "ritonavir",
-                   "rifampin", "carbamazepine", "phenytoin", "st johns wort"}),
+        frozenset(
+            {
+                "ketoconazole",
+                "itraconazole",
+                "clarithromycin",
+                "ritonavir",
+                "rifampin",
+                "carbamazepine",
+                "phenytoin",
+                "st johns wort",
+            }
+        ),
         "altered ketamine exposure: prescriber to review dose",
-    ),  # fmt: skip
+    ),
 }
 """Interactions flagged at intake and carried to the treatment day (Spravato label section 7;
 ketamine hydrochloride label; DESIGN: interactions)."""

@@ -1,1 +1,1 @@
-"""Journey: MongoDB projections of every patient's treatment journey, site dashboards, coach queues."""
+"""Journey: MongoDB projections of patient journeys, site dashboards and coach queues."""

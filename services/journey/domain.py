@@ -99,8 +99,9 @@ def _phase(j: Journey, phase: str) -> None:
 
 def _screened(j: Journey, e: Entry) -> None:
     _phase(j, "awaiting_review")
-    j.phq9.append({"at": e.occurred_at.isoformat(), "total": e.facts["phq9_total"],
-                   "source": "screening"})  # fmt: skip
+    j.phq9.append(
+        {"at": e.occurred_at.isoformat(), "total": e.facts["phq9_total"], "source": "screening"}
+    )
 
 
 def _decided(j: Journey, e: Entry) -> None:
@@ -118,9 +119,11 @@ def _course(j: Journey, e: Entry) -> None:
 def _booked(j: Journey, e: Entry) -> None:
     f = e.facts
     j.appointments[f["appointment_id"]] = Appointment(
-        appointment_id=f["appointment_id"], kind=f["kind"], starts_at=_at(f["starts_at"]),
+        appointment_id=f["appointment_id"],
+        kind=f["kind"],
+        starts_at=_at(f["starts_at"]),
         dose_number=f.get("dose_number"),
-    )  # fmt: skip
+    )
     if f["kind"] == "preparation" and j.phase == "approved":
         _phase(j, "preparation")
 
@@ -166,8 +169,13 @@ def _flag_acknowledged(j: Journey, e: Entry) -> None:
 
 def _task_created(j: Journey, e: Entry) -> None:
     f = e.facts
-    j.open_tasks[f["task_id"]] = Task(task_id=f["task_id"], kind=f["kind"],
-                                      coach_id=f["coach_id"], due_at=_at(f["due_at"]))  # fmt: skip
+    j.open_tasks[f["task_id"]] = Task(
+        task_id=f["task_id"], kind=f["kind"], coach_id=f["coach_id"], due_at=_at(f["due_at"])
+    )
+
+
+def _task_completed(j: Journey, e: Entry) -> None:
+    j.open_tasks.pop(e.facts["task_id"], None)
 
 
 def _task_overdue(j: Journey, e: Entry) -> None:
@@ -177,8 +185,9 @@ def _task_overdue(j: Journey, e: Entry) -> None:
 
 
 def _outcome(j: Journey, e: Entry) -> None:
-    j.phq9.append({"at": e.occurred_at.isoformat(), "total": e.facts["total"],
-                   "source": "follow_up"})  # fmt: skip
+    j.phq9.append(
+        {"at": e.occurred_at.isoformat(), "total": e.facts["total"], "source": "follow_up"}
+    )
 
 
 def _interaction(j: Journey, e: Entry) -> None:
@@ -212,12 +221,16 @@ EVOLVE: dict[str, Callable[[Journey, Entry], None]] = {
     "MonitoringFormDue": _counter("monitoring_forms_due"),
     "CoachAssigned": lambda j, e: setattr(j, "coach_id", e.facts["coach_id"]),
     "FollowUpTaskCreated": _task_created,
-    "FollowUpTaskCompleted": lambda j, e: j.open_tasks.pop(e.facts["task_id"], None),
+    "FollowUpTaskCompleted": _task_completed,
     "FollowUpTaskOverdue": _task_overdue,
     "OutcomeMeasured": _outcome,
 }
 """The routing table of the projection: event type -> how it changes the journey.
 Events not listed still appear on the timeline."""
+
+
+def _unchanged(_j: Journey, _e: Entry) -> None:
+    """Events the projection only lists on the timeline."""
 
 
 def project(patient_id: str, timeline: Iterable[Entry]) -> Journey:
@@ -226,7 +239,7 @@ def project(patient_id: str, timeline: Iterable[Entry]) -> Journey:
     journey = Journey(patient_id=patient_id, timeline=ordered)
     for entry in ordered:
         journey.site_id = entry.site_id
-        EVOLVE.get(entry.event_type, lambda j, e: None)(journey, entry)
+        EVOLVE.get(entry.event_type, _unchanged)(journey, entry)
     return journey
 
 

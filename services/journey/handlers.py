@@ -80,18 +80,36 @@ def routes(service: Service, store: AggregateStore[Journey], network: Network) -
         return {
             "total": await collection.count_documents(query),
             "offset": offset,
-            "items": [{"patient_id": j.patient_id, "phase": j.phase, "protocol": j.protocol,
-                       "doses_given": j.doses_given, "doses_planned": j.doses_planned,
-                       "coach_id": j.coach_id} for j in page],
-        }  # fmt: skip
+            "items": [
+                {
+                    "patient_id": j.patient_id,
+                    "phase": j.phase,
+                    "protocol": j.protocol,
+                    "doses_given": j.doses_given,
+                    "doses_planned": j.doses_planned,
+                    "coach_id": j.coach_id,
+                }
+                for j in page
+            ],
+        }
 
     @router.get("/sites/{site_id}/dashboard")
     async def site_dashboard(
         site_id: str,
-        principal: Annotated[Principal, Depends(require(Role.SITE_ADMIN, Role.OPS, Role.NURSE,
-                                                        Role.PSYCHIATRIST, Role.INTAKE_COORDINATOR,
-                                                        Role.THERAPIST))],
-    ) -> dict[str, Any]:  # fmt: skip
+        principal: Annotated[
+            Principal,
+            Depends(
+                require(
+                    Role.SITE_ADMIN,
+                    Role.OPS,
+                    Role.NURSE,
+                    Role.PSYCHIATRIST,
+                    Role.INTAKE_COORDINATOR,
+                    Role.THERAPIST,
+                )
+            ),
+        ],
+    ) -> dict[str, Any]:
         site = network.site(site_id)
         if site is None:
             raise HTTPException(404, f"unknown site {site_id}")
@@ -106,6 +124,9 @@ def routes(service: Service, store: AggregateStore[Journey], network: Network) -
         if principal.role is Role.COACH and principal.subject != coach_id:
             raise HTTPException(403, "coaches see only their own queue")
         found = [j for j in await journeys({"coach_id": coach_id}) if visible(principal, j)]
-        return {"coach_id": coach_id, "tasks": queries.coach_queue(coach_id, found, service.clock())}
+        return {
+            "coach_id": coach_id,
+            "tasks": queries.coach_queue(coach_id, found, service.clock()),
+        }
 
     return router

@@ -24,4 +24,3 @@ def create_app(settings: Settings | None = None, network: Network | None = None)
         service.subscribe(topic.value, event_routes(store))
     service.http.include_router(routes(service, store, network or load_network()))
     return service.asgi()
-

@@ -10,11 +10,23 @@ from zoneinfo import ZoneInfo
 
 from services.journey.domain import Journey
 
-PHASES = ("referred", "screening", "awaiting_review", "approved", "declined", "preparation",
-          "induction", "maintenance", "completed", "withdrawn")  # fmt: skip
+PHASES = (
+    "referred",
+    "screening",
+    "awaiting_review",
+    "approved",
+    "declined",
+    "preparation",
+    "induction",
+    "maintenance",
+    "completed",
+    "withdrawn",
+)
 
 
-def dashboard(site_id: str, journeys: Iterable[Journey], now: datetime, zone: ZoneInfo) -> dict[str, Any]:
+def dashboard(
+    site_id: str, journeys: Iterable[Journey], now: datetime, zone: ZoneInfo
+) -> dict[str, Any]:
     """Census by phase, today's dosing chairs, holds, no-shows, overdue tasks, forms, flags."""
     census: Counter[str] = Counter()
     today = now.astimezone(zone).date()
@@ -29,30 +41,48 @@ def dashboard(site_id: str, journeys: Iterable[Journey], now: datetime, zone: Zo
         totals["open_tasks"] += len(j.open_tasks)
         totals["overdue_tasks"] += sum(t.overdue or t.due_at < now for t in j.open_tasks.values())
         chairs += [
-            {"patient_id": j.patient_id, "appointment_id": a.appointment_id,
-             "starts_at": a.starts_at.isoformat(), "dose_number": a.dose_number,
-             "status": a.status}
+            {
+                "patient_id": j.patient_id,
+                "appointment_id": a.appointment_id,
+                "starts_at": a.starts_at.isoformat(),
+                "dose_number": a.dose_number,
+                "status": a.status,
+            }
             for a in j.appointments.values()
             if a.kind == "dosing" and a.starts_at.astimezone(zone).date() == today
-        ]  # fmt: skip
+        ]
     return {
         "site_id": site_id,
         "as_of": now.isoformat(),
         "census": {phase: census.get(phase, 0) for phase in PHASES},
         "patients": sum(census.values()),
         "todays_dosing": sorted(chairs, key=lambda c: c["starts_at"]),
-        **{k: totals.get(k, 0) for k in ("doses_held", "no_shows", "open_tasks", "overdue_tasks",
-                                          "monitoring_forms_due", "open_risk_flags")},
-    }  # fmt: skip
+        **{
+            k: totals.get(k, 0)
+            for k in (
+                "doses_held",
+                "no_shows",
+                "open_tasks",
+                "overdue_tasks",
+                "monitoring_forms_due",
+                "open_risk_flags",
+            )
+        },
+    }
 
 
 def coach_queue(coach_id: str, journeys: Iterable[Journey], now: datetime) -> list[dict[str, Any]]:
     """The coach's open tasks over all their patients, due soonest first, overdue marked."""
     tasks = [
-        {"patient_id": j.patient_id, "task_id": t.task_id, "kind": t.kind,
-         "due_at": t.due_at.isoformat(), "overdue": t.overdue or t.due_at < now}
+        {
+            "patient_id": j.patient_id,
+            "task_id": t.task_id,
+            "kind": t.kind,
+            "due_at": t.due_at.isoformat(),
+            "overdue": t.overdue or t.due_at < now,
+        }
         for j in journeys
         for t in j.open_tasks.values()
         if t.coach_id == coach_id
-    ]  # fmt: skip
+    ]
     return sorted(tasks, key=lambda t: t["due_at"])

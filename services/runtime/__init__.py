@@ -1,1 +1,1 @@
-"""Shared plumbing every service is built from: settings, logging, broker, outbox, inbox, DLQ, auth."""
+"""Shared plumbing of every service: settings, logging, broker, outbox, inbox, DLQ, auth."""

@@ -140,5 +140,3 @@ class AggregateStore(Generic[S]):
                 continue
             return Applied(state, tuple(events), duplicate=False)
         raise ConcurrentUpdate(key)
-
-

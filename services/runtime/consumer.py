@@ -13,8 +13,8 @@ from typing import Any
 
 import structlog
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-from faststream_fastapi import Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 
 from contracts import EventBase, parse_event
 from contracts.catalog import UnknownEventType
@@ -38,10 +38,14 @@ def decode(body: bytes) -> dict[str, Any]:
 
 
 def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes) -> None:
-    """Register one subscriber on `topic` dispatching through `routes`."""
+    """Register one subscriber on `topic` dispatching through `routes`.
+
+    Each (service, topic) pair is its own consumer group, so a service's subscribers never
+    rebalance one another and each topic's offsets are committed independently.
+    """
     handled = ", ".join(sorted(cls.__name__ for cls in routes))
 
-    async def consume(message: KafkaMessage = Context("message")) -> None:
+    async def consume(message: KafkaMessage) -> None:
         try:
             event = parse_event(decode(message.body))
         except UnknownEventType:
@@ -60,7 +64,7 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
     consume.__name__ = f"{group_id}_{topic}".replace(".", "_").replace("-", "_")
     broker.subscriber(
         topic,
-        group_id=group_id,
+        group_id=f"{group_id}.{topic}",
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         description=f"{group_id} handles {handled} from {topic}",

@@ -51,7 +51,9 @@ class DeadLetterPolicy:
     backoff_s: float = 0.2
     publish: Publish | None = field(default=None, repr=False)
 
-    async def dead_letter(self, msg: StreamMessage[Any], error: BaseException, attempts: int) -> None:
+    async def dead_letter(
+        self, msg: StreamMessage[Any], error: BaseException, attempts: int
+    ) -> None:
         if self.publish is None:
             raise RuntimeError("dead-letter policy has no publisher bound")
         record = msg.raw_message
@@ -62,7 +64,7 @@ class DeadLetterPolicy:
             "dlq.error_class": type(error).__name__,
             "dlq.error": describe(error),
             "dlq.attempts": str(attempts),
-            "dlq.consumer_group": self.group,
+            "dlq.consumer_group": f"{self.group}.{record.topic}",
             "dlq.failed_at": datetime.now(UTC).isoformat(),
         }
         await self.publish(record.value or b"", dlq(record.topic), key=record.key, headers=headers)

@@ -11,10 +11,20 @@ import structlog
 
 FORBIDDEN_KEYS = frozenset(
     {
-        "identity", "given_name", "family_name", "name", "date_of_birth", "dob",
-        "phone", "email", "notes", "note", "body", "payload",
+        "identity",
+        "given_name",
+        "family_name",
+        "name",
+        "date_of_birth",
+        "dob",
+        "phone",
+        "email",
+        "notes",
+        "note",
+        "body",
+        "payload",
     }
-)  # fmt: skip
+)
 
 
 def drop_personal_data(
@@ -58,4 +68,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

@@ -50,7 +50,9 @@ class OutboxRelay:
 
     async def _relay_document(self, collection: AsyncCollection[Document], doc: Document) -> int:
         sent: set[str] = set()
-        while doc is not None:
+        current: Document | None = doc
+        while current is not None:
+            doc = current
             for entry in doc.get("outbox", ()):
                 if entry["event_id"] not in sent:
                     await self.publish(entry)
@@ -65,7 +67,7 @@ class OutboxRelay:
             )
             if result.matched_count == 1:
                 break
-            doc = await collection.find_one({"_id": doc["_id"]}, {"outbox": 1, "version": 1})
+            current = await collection.find_one({"_id": doc["_id"]}, {"outbox": 1, "version": 1})
         return len(sent)
 
     async def run(self) -> None:

@@ -7,12 +7,13 @@ subscribers, then returns `service.asgi()`: FastAPI and FastStream joined by the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
+from uuid import UUID, uuid4
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -66,6 +67,7 @@ class Service:
             enable_idempotence=True,
             client_id=group,
             middlewares=(dead_letters.middleware(),),
+            logger=logging.getLogger(f"kap.{name}.broker"),
         )
         dead_letters.publish = broker.publish
         client = connect(settings)
@@ -80,8 +82,9 @@ class Service:
 
         relay = OutboxRelay([], publish, settings.outbox_poll_interval_s)
         http = FastAPI(title=title, description=description, version="0.1.0")
-        service = cls(name, settings, broker, client, database(client, settings), relay,
-                      dead_letters, http)  # fmt: skip
+        service = cls(
+            name, settings, broker, client, database(client, settings), relay, dead_letters, http
+        )
         http.router.lifespan_context = service._lifespan
         http.state.settings = settings
         errors.install(http)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -29,10 +30,8 @@ async def ensure_topics(settings: Settings, attempts: int = 30, delay_s: float =
                 if name not in existing
             ]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
             return
         except KafkaConnectionError:
             if attempt == attempts:

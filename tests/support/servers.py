@@ -50,15 +50,18 @@ def _containers() -> Iterator[Servers]:
 
 
 def _stack(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(STACK), *args], capture_output=True, text=True,
-                          timeout=1800, check=False)  # fmt: skip
+    return subprocess.run(
+        ["bash", str(STACK), *args], capture_output=True, text=True, timeout=1800, check=False
+    )
 
 
 @contextmanager
 def _local_launcher() -> Iterator[Servers]:
     result = _stack("infra-up")
     if result.returncode != 0:
-        raise ServersUnavailable(f"local launcher failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        raise ServersUnavailable(
+            f"local launcher failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        )
     kafka_port = os.environ.get("KAFKA_PORT", "9092")
     mongo_port = os.environ.get("MONGODB_PORT", "27017")
     yield Servers(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}", "local launcher")

@@ -90,9 +90,12 @@ def test_the_stamp_chains_causation_and_keeps_the_correlation() -> None:
 
 def test_checked_in_schemas_and_asyncapi_match_the_models() -> None:
     stale = [
-        name for name, text in artefacts().items()
+        name
+        for name, text in artefacts().items()
         if not (GENERATED / name).exists() or (GENERATED / name).read_text() != text
-    ]  # fmt: skip
-    extra = {p.relative_to(GENERATED).as_posix() for p in GENERATED.rglob("*.json")} - set(artefacts())
+    ]
+    extra = {p.relative_to(GENERATED).as_posix() for p in GENERATED.rglob("*.json")} - set(
+        artefacts()
+    )
     assert not stale, f"run `make docs`: stale generated files {stale}"
     assert not extra, f"run `make docs`: generated files without a model {extra}"

@@ -37,40 +37,77 @@ def per_topic_streams() -> list[list[EventBase]]:
     intake = [
         referred(PID, s=stamp("intake", T0, 100)),
         screened(PID, s=stamp("intake", T0, 200)),
-        RiskFlagRaised(**at(0, "intake", 300), flag_id=FLAG, kind=RiskKind.PHQ9_ITEM9,
-                       severity=RiskSeverity.HIGH, acknowledge_by=T0 + timedelta(hours=24)),
+        RiskFlagRaised(
+            **at(0, "intake", 300),
+            flag_id=FLAG,
+            kind=RiskKind.PHQ9_ITEM9,
+            severity=RiskSeverity.HIGH,
+            acknowledge_by=T0 + timedelta(hours=24),
+        ),
         RiskFlagAcknowledged(**at(30, "intake", 400), flag_id=FLAG, acknowledged_by="dr-1"),
         approved(PID, s=stamp("intake", T0 + timedelta(minutes=60), 500)),
-    ]  # fmt: skip
+    ]
     dose = dict(appointment_id="apt-2", protocol=Protocol.ESKETAMINE_TRD)
     scheduling = [
-        CourseScheduled(**at(61, "scheduling", 600), course_id="crs-1",
-                        protocol=Protocol.ESKETAMINE_TRD, planned_doses=2),
-        AppointmentBooked(**at(61, "scheduling", 700), appointment_id="apt-1",
-                          kind=AppointmentKind.PREPARATION, starts_at=T0 + timedelta(days=1),
-                          ends_at=T0 + timedelta(days=1, hours=1)),
-        AppointmentBooked(**at(61, "scheduling", 800), kind=AppointmentKind.DOSING, dose_number=1,
-                          starts_at=T0 + timedelta(days=3), ends_at=T0 + timedelta(days=3, hours=2),
-                          course_phase=CoursePhase.INDUCTION, **dose),
-    ]  # fmt: skip
+        CourseScheduled(
+            **at(61, "scheduling", 600),
+            course_id="crs-1",
+            protocol=Protocol.ESKETAMINE_TRD,
+            planned_doses=2,
+        ),
+        AppointmentBooked(
+            **at(61, "scheduling", 700),
+            appointment_id="apt-1",
+            kind=AppointmentKind.PREPARATION,
+            starts_at=T0 + timedelta(days=1),
+            ends_at=T0 + timedelta(days=1, hours=1),
+        ),
+        AppointmentBooked(
+            **at(61, "scheduling", 800),
+            kind=AppointmentKind.DOSING,
+            dose_number=1,
+            starts_at=T0 + timedelta(days=3),
+            ends_at=T0 + timedelta(days=3, hours=2),
+            course_phase=CoursePhase.INDUCTION,
+            **dose,
+        ),
+    ]
     day3 = 3 * 24 * 60
     session = [
         PatientCheckedIn(**at(day3, "session", 900), session_id="ses-1", **dose),
-        DoseAdministered(**at(day3 + 10, "session", 1000), session_id="ses-1", dose_mg=56,
-                         dose_number=1, lot_number="L1", administered_by="rn-1", **dose),
-        SessionDischarged(**at(day3 + 140, "session", 1100), session_id="ses-1", dose_number=1,
-                          course_phase=CoursePhase.INDUCTION, monitoring_minutes=130, **dose),
-    ]  # fmt: skip
+        DoseAdministered(
+            **at(day3 + 10, "session", 1000),
+            session_id="ses-1",
+            dose_mg=56,
+            dose_number=1,
+            lot_number="L1",
+            administered_by="rn-1",
+            **dose,
+        ),
+        SessionDischarged(
+            **at(day3 + 140, "session", 1100),
+            session_id="ses-1",
+            dose_number=1,
+            course_phase=CoursePhase.INDUCTION,
+            monitoring_minutes=130,
+            **dose,
+        ),
+    ]
     task = dict(task_id="tsk-1", kind=TaskKind.COACH_CHECK_IN, coach_id="coach-ana")
     coaching = [
         CoachAssigned(**at(day3 + 141, "coaching", 1200), coach_id="coach-ana"),
-        FollowUpTaskCreated(**at(day3 + 141, "coaching", 1300),
-                            due_at=T0 + timedelta(days=4), **task),
-        FollowUpTaskCreated(**at(day3 + 141, "coaching", 1400), task_id="tsk-2",
-                            kind=TaskKind.PHQ9, coach_id="coach-ana",
-                            due_at=T0 + timedelta(days=10)),
+        FollowUpTaskCreated(
+            **at(day3 + 141, "coaching", 1300), due_at=T0 + timedelta(days=4), **task
+        ),
+        FollowUpTaskCreated(
+            **at(day3 + 141, "coaching", 1400),
+            task_id="tsk-2",
+            kind=TaskKind.PHQ9,
+            coach_id="coach-ana",
+            due_at=T0 + timedelta(days=10),
+        ),
         FollowUpTaskCompleted(**at(day3 + 1500, "coaching", 1500), **task),
-    ]  # fmt: skip
+    ]
     return [intake, scheduling, session, coaching]
 
 
@@ -96,24 +133,34 @@ def deliveries(draw: st.DrawFn) -> list[EventBase]:
     return delivered
 
 
-CANONICAL = replay(sorted((e for s in per_topic_streams() for e in s),
-                          key=lambda e: (e.occurred_at, str(e.event_id))))  # fmt: skip
+CANONICAL = replay(
+    sorted(
+        (e for s in per_topic_streams() for e in s), key=lambda e: (e.occurred_at, str(e.event_id))
+    )
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.large_base_example])
 @given(deliveries())
-def test_any_interleaving_and_duplication_gives_the_identical_journey(events: list[EventBase]) -> None:
+def test_any_interleaving_and_duplication_gives_the_identical_journey(
+    events: list[EventBase],
+) -> None:
     assert replay(events).model_dump() == CANONICAL.model_dump()
 
 
 def test_the_canonical_journey_reflects_every_topic() -> None:
     j = CANONICAL
     assert (j.phase, j.protocol, j.doses_given, j.doses_planned) == (
-        "induction", "esketamine_trd", 1, 2)
+        "induction",
+        "esketamine_trd",
+        1,
+        2,
+    )
     assert j.open_risk_flags == []
     assert j.coach_id == "coach-ana"
     assert list(j.open_tasks) == ["tsk-2"]
-    assert j.next_appointment is not None and j.next_appointment.appointment_id == "apt-1"
+    assert j.next_appointment is not None
+    assert j.next_appointment.appointment_id == "apt-1"
     assert len(j.timeline) == 15
 
 

@@ -52,14 +52,23 @@ def test_no_token_is_401_with_a_bearer_challenge() -> None:
 @pytest.mark.parametrize(
     "bad",
     [
-        mint_token(Settings(jwt_secret="another-secret-of-at-least-32-bytes!"), "dr-1", Role.PSYCHIATRIST, ["*"]),
+        mint_token(
+            Settings(jwt_secret="another-secret-of-at-least-32-bytes!"),
+            "dr-1",
+            Role.PSYCHIATRIST,
+            ["*"],
+        ),
         mint_token(SETTINGS, "dr-1", Role.PSYCHIATRIST, ["*"], ttl=timedelta(seconds=-1)),
-        mint_token(Settings(jwt_secret="unit-test-secret-of-at-least-32-bytes", jwt_audience="other"), "dr-1",
-                   Role.PSYCHIATRIST, ["*"]),
+        mint_token(
+            Settings(jwt_secret="unit-test-secret-of-at-least-32-bytes", jwt_audience="other"),
+            "dr-1",
+            Role.PSYCHIATRIST,
+            ["*"],
+        ),
         "not-a-jwt",
     ],
     ids=["wrong-signature", "expired", "wrong-audience", "garbage"],
-)  # fmt: skip
+)
 def test_an_invalid_token_is_401(bad: str) -> None:
     assert call(bad)[0] == 401
 
@@ -90,8 +99,10 @@ def test_tokens_carry_issue_and_expiry_times() -> None:
 
     claims = jwt.decode(
         token(Role.COACH, ["site-north"], now=now, ttl=timedelta(hours=2)),
-        "unit-test-secret-of-at-least-32-bytes", algorithms=["HS256"], audience="kap-care",
+        "unit-test-secret-of-at-least-32-bytes",
+        algorithms=["HS256"],
+        audience="kap-care",
         options={"verify_exp": False},
-    )  # fmt: skip
+    )
     assert claims["exp"] - claims["iat"] == 7200
     assert claims["role"] == "coach"

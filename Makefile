@@ -1,0 +1,64 @@
+# KAP care coordination: one entry point for developers, CI and ops.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+TOOLS := .cache/tools
+UV := $(TOOLS)/bin/uv
+PY := .venv/bin/python
+STACK := bash infra/local/stack.sh
+export UV_PYTHON_DOWNLOADS := never
+export UV_NATIVE_TLS := 1
+
+.PHONY: help install up down status logs demo test test-unit lint docs bench token clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+.venv/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python python3
+	@touch $@
+
+install: .venv/.installed ## create .venv from uv.lock (Python deps only)
+
+up: install ## install and start Kafka, FerretDB and the five services locally
+	$(STACK) up
+
+down: ## stop everything `make up` started
+	$(STACK) down
+
+status: ## what is running, on which port
+	$(STACK) status
+
+logs: ## last lines of every log (make logs S=journey for one; F=1 to follow)
+	$(STACK) logs $(if $(F),-f) $(S)
+
+demo: up ## the main job: a scripted two-site network of patients through every service
+	$(PY) -m demo
+
+test: install ## unit, service, integration and e2e tiers against a real broker and database
+	$(PY) -m pytest
+
+test-unit: install ## pure domain tests only: no servers, seconds
+	$(PY) -m pytest tests/unit
+
+lint: install ## ruff and mypy --strict
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+docs: install ## regenerate contracts/generated (JSON Schemas, AsyncAPI)
+	$(PY) -m contracts.generate
+
+bench: up ## print throughput numbers (not a test)
+	$(PY) -m bench
+
+token: install ## mint a dev token: make token ROLE=psychiatrist SITES=site-north
+	@$(PY) -m services.runtime.auth --role $(or $(ROLE),ops) --sites $(or $(SITES),*)
+
+clean: down ## stop everything and delete run state (data, logs); keeps download caches
+	rm -rf .run

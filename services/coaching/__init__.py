@@ -1,0 +1,1 @@
+"""Integration/coaching: coach assignment, follow-up tasks after discharge, PHQ-9 outcomes."""

@@ -1,0 +1,1 @@
+"""Scheduling: treatment courses, preparation and dosing appointments, REMS site rules."""

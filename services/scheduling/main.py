@@ -1,0 +1,31 @@
+"""Scheduling's composition root."""
+
+from __future__ import annotations
+
+from faststream_fastapi import FastStreamAPI
+
+from services.runtime.network import Network, load_network
+from services.runtime.service import Service
+from services.runtime.settings import Settings, load_settings
+from services.scheduling.course import Course
+from services.scheduling.handlers import routes, subscriptions
+from services.scheduling.rules import SchedulingRules
+
+
+def create_app(
+    settings: Settings | None = None,
+    rules: SchedulingRules | None = None,
+    network: Network | None = None,
+) -> FastStreamAPI:
+    service = Service.create(
+        "scheduling",
+        settings or load_settings("scheduling"),
+        title="KAP scheduling",
+        description="Treatment courses, preparation and dosing appointments, REMS site rules.",
+    )
+    store = service.store("courses", Course)
+    table = subscriptions(service, store, rules or SchedulingRules(), network or load_network())
+    for topic, handlers in table.items():
+        service.subscribe(topic, handlers)
+    service.http.include_router(routes(store))
+    return service.asgi()

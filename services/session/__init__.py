@@ -1,0 +1,1 @@
+"""The session (treatment-day) service: check-in, vitals, dose, monitoring and discharge."""

@@ -1,0 +1,188 @@
+"""Treatment-day rules, first half: check-in, vitals and the pre-dose blood-pressure gate.
+
+Dose and discharge rules live in `dosing.py`, the state in `record.py`. Decisions take the
+record, a command and a Stamp and return (new record, events); they never await, read a clock
+or make ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts.envelope import Stamp
+from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
+from services.session.record import (
+    Hold,
+    Reading,
+    Session,
+    SessionRuleViolation,
+    TreatmentRecord,
+    open_session,
+    with_session,
+)
+from services.session.rules import SessionRules
+
+MAX_MINUTES_SINCE_DOSE = 24 * 60
+
+
+class ObservedAtOutOfRangeError(ValueError):
+    """observed_at lies in the future or before the session's last observation (422)."""
+
+
+class NoDosingBooking(SessionRuleViolation):
+    """Check-in needs a dosing appointment booked for this patient (scheduling books them)."""
+
+
+class BookingIncomplete(SessionRuleViolation):
+    """The dosing booking lacks protocol, dose number or course phase: scheduling must fix it."""
+
+
+class OpenRiskFlag(SessionRuleViolation):
+    """No treatment day while a risk flag awaits clinician acknowledgement (DESIGN: PHQ-9
+    item 9 and C-SSRS flags need review first)."""
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    appointment_id: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordVitals:
+    session_id: str
+    systolic: int
+    diastolic: int
+    heart_rate: int
+    spo2: int
+    observed_at: datetime
+
+
+def session_id_for(appointment_id: str) -> str:
+    """One session per appointment, so a repeated check-in finds the same session. Ids stay
+    within the 64-character EntityId: long appointment ids are hashed."""
+    if len(appointment_id) <= 60:
+        return f"ses-{appointment_id}"
+    return f"ses-{hashlib.sha256(appointment_id.encode()).hexdigest()[:40]}"
+
+
+def check_observed_at(
+    at: datetime, now: datetime, rules: SessionRules, not_before: datetime | None = None
+) -> None:
+    """Nurses may chart after the fact, never ahead of the clock (beyond device skew), and a
+    session's timeline only moves forward, so pre-dose and post-dose readings stay apart."""
+    if at > now + timedelta(minutes=rules.observed_at_future_tolerance_min):
+        raise ObservedAtOutOfRangeError(
+            f"observed_at is more than {rules.observed_at_future_tolerance_min} min in the future"
+        )
+    if not_before is not None and at < not_before:
+        raise ObservedAtOutOfRangeError(
+            f"observed_at precedes the session's last observation ({not_before.isoformat()})"
+        )
+
+
+def envelope(stamp: Stamp, at: datetime, patient_id: str, site_id: str) -> dict[str, Any]:
+    """Events carry the clinical time they describe as occurred_at (charting may be late)."""
+    return replace(stamp, now=at).envelope(patient_id, site_id)
+
+
+def decide_check_in(
+    record: TreatmentRecord, command: CheckIn, stamp: Stamp, rules: SessionRules
+) -> tuple[TreatmentRecord, list[PatientCheckedIn]]:
+    """Check-in opens the session of a booked dosing appointment, once, and only while no risk
+    flag is open. The session keeps the interaction flags shown to the nurse at check-in."""
+    session_id = session_id_for(command.appointment_id)
+    if session_id in record.sessions:
+        return record, []
+    check_observed_at(command.observed_at, stamp.now, rules)
+    booking = record.bookings.get(command.appointment_id)
+    if booking is None:
+        raise NoDosingBooking(f"no dosing appointment {command.appointment_id}")
+    if record.open_risk_flags:
+        raise OpenRiskFlag(*(f"{f.kind.value} flag {i}" for i, f in record.open_risk_flags.items()))
+    if booking.protocol is None or booking.dose_number is None or booking.course_phase is None:
+        raise BookingIncomplete(command.appointment_id)
+    session = Session(
+        session_id=session_id,
+        appointment_id=booking.appointment_id,
+        site_id=booking.site_id,
+        protocol=booking.protocol,
+        dose_number=booking.dose_number,
+        course_phase=booking.course_phase,
+        checked_in_at=command.observed_at,
+        interactions=list(record.interactions),
+    )
+    event = PatientCheckedIn(
+        **envelope(stamp, command.observed_at, record.patient_id, booking.site_id),
+        session_id=session_id,
+        appointment_id=booking.appointment_id,
+        protocol=booking.protocol,
+    )
+    return with_session(record, session), [event]
+
+
+def bp_above_threshold(systolic: int, diastolic: int, rules: SessionRules) -> bool:
+    """Spravato prescribing information (increase in blood pressure): assess BP before dosing;
+    baseline above 140/90 weighs against dosing. DESIGN holds the dose above 140/90."""
+    return systolic > rules.bp_systolic_max or diastolic > rules.bp_diastolic_max
+
+
+def whole_minutes(since: datetime, until: datetime) -> int:
+    """Elapsed whole minutes, rounded down: 119 min 59 s is still 119 min of monitoring."""
+    return int((until - since).total_seconds() // 60)
+
+
+def decide_vitals(
+    record: TreatmentRecord, command: RecordVitals, stamp: Stamp, rules: SessionRules
+) -> tuple[TreatmentRecord, list[VitalsRecorded | DoseHeld]]:
+    """Pre-dose BP gate (DESIGN: treatment day): a pre-dose reading above threshold holds the
+    dose (DoseHeld); a later pre-dose reading at or below threshold releases it. After the dose,
+    readings carry minutes since dose (Spravato: recheck BP at ~40 min and before discharge)."""
+    session = open_session(record, command.session_id).model_copy(deep=True)
+    at = command.observed_at
+    check_observed_at(at, stamp.now, rules, not_before=session.last_observed_at)
+    minutes = whole_minutes(session.dose.administered_at, at) if session.dose else None
+    if minutes is not None and minutes > MAX_MINUTES_SINCE_DOSE:
+        raise ObservedAtOutOfRangeError("observed_at is more than 24 h after the dose")
+    session.vitals.append(
+        Reading(
+            observed_at=at,
+            systolic=command.systolic,
+            diastolic=command.diastolic,
+            heart_rate=command.heart_rate,
+            spo2=command.spo2,
+            pre_dose=session.dose is None,
+            minutes_since_dose=minutes,
+        )
+    )
+    events: list[VitalsRecorded | DoseHeld] = [
+        VitalsRecorded(
+            **envelope(stamp, at, record.patient_id, session.site_id),
+            session_id=session.session_id,
+            systolic=command.systolic,
+            diastolic=command.diastolic,
+            heart_rate=command.heart_rate,
+            spo2=command.spo2,
+            minutes_since_dose=minutes,
+        )
+    ]
+    if session.dose is None and bp_above_threshold(command.systolic, command.diastolic, rules):
+        session.holds.append(
+            Hold(observed_at=at, systolic=command.systolic, diastolic=command.diastolic)
+        )
+        events.append(
+            DoseHeld(
+                **envelope(stamp, at, record.patient_id, session.site_id),
+                session_id=session.session_id,
+                reason="blood_pressure_above_threshold",
+                systolic=command.systolic,
+                diastolic=command.diastolic,
+            )
+        )
+    elif session.dose is None:
+        for hold in session.holds:
+            hold.released_at = hold.released_at or at
+    return with_session(record, session), events

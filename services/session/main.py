@@ -1,0 +1,36 @@
+"""Session's composition root."""
+
+from __future__ import annotations
+
+from faststream_fastapi import FastStreamAPI
+
+from contracts import Topic
+from services.runtime.consumer import Routes
+from services.runtime.service import Service
+from services.runtime.settings import Settings, load_settings
+from services.session.handlers import Store, event_routes, render_refusal, routes
+from services.session.record import SessionRuleViolation, TreatmentRecord
+from services.session.rules import SessionRules
+
+
+def wire(service: Service, store: Store, rules: SessionRules) -> dict[Topic, Routes]:
+    """Routes, refusal rendering and subscriptions; returns the event routing table."""
+    service.http.add_exception_handler(SessionRuleViolation, render_refusal)
+    service.http.include_router(routes(service, store, rules))
+    handlers = event_routes(store)
+    for topic, table in handlers.items():
+        service.subscribe(topic, table)
+    return handlers
+
+
+def create_app(
+    settings: Settings | None = None, rules: SessionRules | None = None
+) -> FastStreamAPI:
+    service = Service.create(
+        "session",
+        settings or load_settings("session"),
+        title="KAP session",
+        description="Treatment days: check-in, vitals and BP gate, dose, monitoring, discharge.",
+    )
+    wire(service, service.store("treatment_records", TreatmentRecord), rules or SessionRules())
+    return service.asgi()

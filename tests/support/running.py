@@ -1,0 +1,107 @@
+"""Run a service app in-process (ASGI lifespan + httpx client) and read topics back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from services.runtime.auth import Role, mint_token
+from services.runtime.settings import Settings
+
+
+@asynccontextmanager
+async def running(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app's lifespan (broker, relay, indexes), yield an HTTP client, then stop it."""
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started, stopped = asyncio.Event(), asyncio.Event()
+    failure: list[str] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind.endswith("startup.failed"):
+            failure.append(message.get("message", ""))
+        (started if "startup" in kind else stopped).set()
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    task = asyncio.create_task(app(scope, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await asyncio.wait_for(started.wait(), 60)
+    if failure:
+        raise RuntimeError(f"startup failed: {failure[0][-1500:]}")
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://service"
+        ) as client:
+            yield client
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await asyncio.wait_for(stopped.wait(), 60)
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def auth(
+    settings: Settings, role: Role, subject: str = "tester", sites: str = "*"
+) -> dict[str, str]:
+    token = mint_token(settings, subject, role, sites.split(","))
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+    """Poll `probe` until it returns a truthy value; fail with its last value after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+async def produce(bootstrap: str, topic: str, value: bytes, key: str, **headers: str) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic, value, key=key.encode(), headers=[(k, v.encode()) for k, v in headers.items()]
+        )
+    finally:
+        await producer.stop()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, key: str, want: int = 1, timeout: float = 30.0
+) -> list[tuple[dict[str, str], bytes]]:
+    """Messages with `key` on `topic` from the beginning: (headers, value)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    found: list[tuple[dict[str, str], bytes]] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(found) < want and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                found += [
+                    ({k: v.decode() for k, v in r.headers}, r.value)
+                    for r in records
+                    if r.key == key.encode()
+                ]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def events_of(messages: list[tuple[dict[str, str], bytes]]) -> list[dict[str, Any]]:
+    return [json.loads(value) for _, value in messages]

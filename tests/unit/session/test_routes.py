@@ -1,0 +1,228 @@
+"""Session routes and subscribers over an in-memory collection: no Kafka, no MongoDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from uuid import uuid4
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from contracts import EventBase, Topic
+from contracts.intake import MedicationInteractionFlagged
+from contracts.scheduling import AppointmentBooked
+from contracts.vocabulary import AppointmentKind, CoursePhase, Interaction, Protocol
+from services.runtime.aggregate import AggregateStore
+from services.runtime.auth import Role, mint_token
+from services.runtime.consumer import Routes
+from services.runtime.service import Service
+from services.runtime.settings import Settings
+from services.session.main import wire
+from services.session.record import TreatmentRecord
+from services.session.rules import SessionRules
+from tests.unit.session.fakes import FakeCollection
+
+PATIENT, SITE = "pat-1", "site-north"
+SESSIONS = f"/patients/{PATIENT}/sessions"
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.settings = Settings().for_service("session")
+        self.service = Service.create("session", self.settings, title="t", description="d")
+        self.now = T0
+        self.service.clock = lambda: self.now
+        self.collection = FakeCollection()
+        store = AggregateStore(cast(Any, self.collection), TreatmentRecord)
+        self.handlers: dict[Topic, Routes] = wire(self.service, store, SessionRules())
+        self.http = TestClient(self.service.http)
+
+    async def receive(self, topic: Topic, event: EventBase) -> None:
+        await self.handlers[topic][type(event)](event)
+
+    def token(self, role: Role = Role.NURSE, sites: tuple[str, ...] = (SITE,)) -> dict[str, str]:
+        token = mint_token(self.settings, f"dev-{role.value}", role, sites)
+        return {"Authorization": f"Bearer {token}"}
+
+    def post(self, path: str, body: dict[str, Any], minutes: float) -> Response:
+        self.now = at(minutes)
+        response: Response = self.http.post(f"{SESSIONS}{path}", json=body, headers=self.token())
+        return response
+
+    def outbox_types(self) -> list[str]:
+        return [entry["event_type"] for entry in self.collection.docs[PATIENT]["outbox"]]
+
+
+def envelope(producer: str) -> dict[str, Any]:
+    return {
+        "event_id": uuid4(),
+        "occurred_at": T0 - timedelta(days=2),
+        "patient_id": PATIENT,
+        "site_id": SITE,
+        "correlation_id": uuid4(),
+        "producer": producer,
+    }
+
+
+BOOKED = AppointmentBooked(
+    **envelope("scheduling"),
+    appointment_id="apt-1",
+    kind=AppointmentKind.DOSING,
+    starts_at=T0,
+    ends_at=at(180),
+    dose_number=1,
+    protocol=Protocol.ESKETAMINE_TRD,
+    course_phase=CoursePhase.INDUCTION,
+)
+INTERACTION = MedicationInteractionFlagged(
+    **envelope("intake"),
+    interaction=Interaction.LEVOTHYROXINE,
+    medication="levothyroxine",
+    monitoring="marked blood pressure and heart-rate rise: monitor BP and HR closely",
+)
+
+
+@pytest.fixture
+async def harness() -> Harness:
+    harness = Harness()
+    await harness.receive(Topic.SCHEDULING, BOOKED)
+    await harness.receive(Topic.INTAKE, INTERACTION)
+    return harness
+
+
+def vitals(systolic: int, diastolic: int) -> dict[str, Any]:
+    return {"systolic": systolic, "diastolic": diastolic, "heart_rate": 70, "spo2": 98}
+
+
+DISCHARGE = {
+    "sedation_resolved": True,
+    "dissociation_resolved": True,
+    "respiratory_ok": True,
+    "vitals_acceptable": True,
+    "transport_confirmed": True,
+}
+
+
+async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> None:
+    checked_in = harness.post("", {"appointment_id": "apt-1"}, 0)
+    assert checked_in.status_code == 201, checked_in.text
+    assert checked_in.json()["interactions"][0]["interaction"] == "levothyroxine"
+    session = checked_in.json()["session_id"]
+    again = harness.post("", {"appointment_id": "apt-1"}, 1)
+    assert (again.status_code, again.json()["session_id"]) == (200, session)
+
+    assert harness.post(f"/{session}/vitals", vitals(150, 95), 5).json()["dose_held"]
+    held = harness.post(f"/{session}/dose", {"dose_mg": 56, "lot_number": "L1"}, 6)
+    assert (held.status_code, held.json()["error"]) == (409, "DoseHeldForBloodPressure")
+    assert not harness.post(f"/{session}/vitals", vitals(130, 80), 15).json()["dose_held"]
+    dosed = harness.post(f"/{session}/dose", {"dose_mg": 56, "lot_number": "L1"}, 20)
+    assert dosed.json()["dose"]["administered_by"] == "dev-nurse"
+    harness.post(f"/{session}/vitals", vitals(138, 85), 60)
+
+    early = harness.post(f"/{session}/discharge", DISCHARGE | {"transport_confirmed": False}, 139)
+    assert early.status_code == 409
+    assert early.json()["error"] == "DischargeConditionsUnmet"
+    assert early.json()["reasons"] == ["monitoring_time: 119 of 120 min", "transport_confirmed"]
+    done = harness.post(f"/{session}/discharge", DISCHARGE, 140)
+    assert done.status_code == 200, done.text
+    assert done.json()["discharge"]["monitoring_minutes"] == 120
+
+    read = harness.http.get(f"{SESSIONS}/{session}", headers=harness.token(Role.PSYCHIATRIST))
+    assert read.json()["vitals"][-1]["minutes_since_dose"] == 40
+    assert harness.outbox_types() == [
+        "PatientCheckedIn",
+        "VitalsRecorded",
+        "DoseHeld",
+        "VitalsRecorded",
+        "DoseAdministered",
+        "VitalsRecorded",
+        "SessionDischarged",
+        "MonitoringFormDue",
+    ]
+
+
+async def test_a_redelivered_booking_is_absorbed_once(harness: Harness) -> None:
+    await harness.receive(Topic.SCHEDULING, BOOKED)
+
+    assert harness.collection.docs[PATIENT]["version"] == 2
+
+
+async def test_nurses_may_chart_retroactively_but_not_ahead_of_the_clock(harness: Harness) -> None:
+    harness.now = at(30)
+    body = {"appointment_id": "apt-1", "observed_at": at(10).isoformat()}
+    retro = harness.http.post(SESSIONS, json=body, headers=harness.token())
+    assert retro.json()["checked_in_at"] == "2025-03-03T09:10:00Z"
+    session = retro.json()["session_id"]
+
+    ahead = harness.post(
+        f"/{session}/vitals", vitals(120, 80) | {"observed_at": at(33.5).isoformat()}, 31
+    )
+    before = harness.post(
+        f"/{session}/vitals", vitals(120, 80) | {"observed_at": at(9).isoformat()}, 31
+    )
+    naive = harness.post(
+        f"/{session}/vitals", vitals(120, 80) | {"observed_at": "2025-03-03T09:20:00"}, 31
+    )
+
+    for response in (ahead, before, naive):
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"][-1] == "observed_at"
+
+
+@pytest.mark.parametrize(
+    "reading",
+    [
+        vitals(301, 80),
+        vitals(120, 19),
+        vitals(120, 120),
+        vitals(120, 80) | {"spo2": 101},
+        vitals(120, 80) | {"heart_rate": 19},
+    ],
+)
+async def test_implausible_vitals_are_rejected(harness: Harness, reading: dict[str, Any]) -> None:
+    session = harness.post("", {"appointment_id": "apt-1"}, 0).json()["session_id"]
+
+    assert harness.post(f"/{session}/vitals", reading, 5).status_code == 422
+
+
+async def test_absent_patients_and_sessions_are_not_found(harness: Harness) -> None:
+    unknown = harness.http.post(
+        "/patients/pat-x/sessions", json={"appointment_id": "apt-1"}, headers=harness.token()
+    )
+    missing = harness.http.get(f"{SESSIONS}/ses-nope", headers=harness.token())
+
+    assert (unknown.status_code, missing.status_code) == (404, 404)
+
+
+async def test_check_in_without_a_booking_is_a_conflict(harness: Harness) -> None:
+    refused = harness.post("", {"appointment_id": "apt-unbooked"}, 0)
+
+    assert (refused.status_code, refused.json()["error"]) == (409, "NoDosingBooking")
+
+
+async def test_only_nurses_of_the_site_chart_and_only_clinical_roles_read(
+    harness: Harness,
+) -> None:
+    session = harness.post("", {"appointment_id": "apt-1"}, 0).json()["session_id"]
+    path = f"{SESSIONS}/{session}"
+
+    other_site = harness.http.get(path, headers=harness.token(sites=("site-south",)))
+    therapist = harness.http.get(path, headers=harness.token(Role.THERAPIST))
+    ops = harness.http.get(path, headers=harness.token(Role.OPS, sites=("*",)))
+    psychiatrist_charting = harness.http.post(
+        f"{path}/vitals", json=vitals(120, 80), headers=harness.token(Role.PSYCHIATRIST)
+    )
+
+    assert [r.status_code for r in (other_site, therapist, ops, psychiatrist_charting)] == [
+        403,
+        403,
+        200,
+        403,
+    ]
