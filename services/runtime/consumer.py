@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
-from faststream import AckPolicy
+from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 
 from contracts import EventBase, parse_event
 from contracts.catalog import UnknownEventType
@@ -28,6 +29,25 @@ Routes = Mapping[type[EventBase], Handler]
 
 class OffContractMessage(ValueError):
     """The message body is valid JSON but not an event object."""
+
+
+_consumed: ContextVar[StreamMessage[Any]] = ContextVar("consumed_message")
+
+
+class CurrentMessage(BaseMiddleware):
+    """Makes the consumed message available to the subscriber below.
+
+    The FastAPI integration resolves FastStream contexts from the application's context
+    repository, not the one the subscriber fills while consuming, so a plain ContextVar set
+    around the call is the dependable way for a handler to see the raw record.
+    """
+
+    async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+        token = _consumed.set(msg)
+        try:
+            return await call_next(msg)
+        finally:
+            _consumed.reset(token)
 
 
 def decode(body: bytes) -> dict[str, Any]:
@@ -45,9 +65,9 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
     """
     handled = ", ".join(sorted(cls.__name__ for cls in routes))
 
-    async def consume(message: KafkaMessage) -> None:
+    async def consume() -> None:
         try:
-            event = parse_event(decode(message.body))
+            event = parse_event(decode(_consumed.get().body))
         except UnknownEventType:
             log.info("unknown_event_type_skipped", topic=topic)
             return

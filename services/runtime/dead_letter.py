@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,6 +34,11 @@ INFRASTRUCTURE = (ConnectionFailure, AutoReconnect, NetworkTimeout)
 """Errors that say nothing about the message: stop, wait, redeliver."""
 
 Publish = Callable[..., Awaitable[Any]]
+
+
+def where(error: BaseException) -> list[str]:
+    """The failing frames (file:line function) without the message, which may carry data."""
+    return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(error.__traceback__)][-6:]
 
 
 def describe(error: BaseException) -> str:
@@ -74,6 +80,7 @@ class DeadLetterPolicy:
             partition=record.partition,
             offset=record.offset,
             error_class=type(error).__name__,
+            frames=[] if isinstance(error, POISON) else where(error),
         )
 
     def middleware(self) -> Callable[..., BaseMiddleware]:

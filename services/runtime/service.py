@@ -66,7 +66,7 @@ class Service:
             acks="all",
             enable_idempotence=True,
             client_id=group,
-            middlewares=(dead_letters.middleware(),),
+            middlewares=(dead_letters.middleware(), consumer.CurrentMessage),
             logger=logging.getLogger(f"kap.{name}.broker"),
         )
         dead_letters.publish = broker.publish
@@ -115,7 +115,10 @@ class Service:
 
     def asgi(self) -> FastStreamAPI:
         return FastStreamAPI(
-            self.broker, application=self.http, asyncapi_path="/asyncapi", safe_connection=True
+            self.broker,
+            application=self.http,
+            asyncapi_path="/asyncapi",
+            safe_connection=True,
         )
 
     @asynccontextmanager

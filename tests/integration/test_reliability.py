@@ -145,7 +145,10 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
         handled.append(event.event_type)
 
     policy = DeadLetterPolicy(group=f"{settings.deployment}-flaky", max_attempts=3, backoff_s=0.01)
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, middlewares=(policy.middleware(),))
+    broker = KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        middlewares=(policy.middleware(), consumer.CurrentMessage),
+    )
     policy.publish = broker.publish
     consumer.subscribe(
         broker,

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# The whole local stack without Docker: Kafka + FerretDB (see kafka.sh, ferretdb.sh) and the
+# five services as local processes.
+#
+#   infra/local/stack.sh up | down | status | logs [-f] [name] | infra-up | infra-down
+#
+# up          infra-up, then start every service not already running and wait (60 s each)
+#             for GET /healthz to answer 200; on failure show the log tail and exit 1.
+# down        stop the services, then Kafka and FerretDB: only processes started by these
+#             scripts (pid files in .run/pids), nothing else.
+# status      table of all seven processes; always exits 0.
+# logs        last 50 lines of every log in .run/logs (or just one name's); -f follows.
+# infra-up    install (cached in .cache/infra) and start Kafka and FerretDB; no-op if running.
+# infra-down  stop Kafka and FerretDB.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HERE="$ROOT/infra/local"
+SERVICES=(intake scheduling session coaching journey)
+HEALTH_TIMEOUT=60
+
+service_port() { local var="${1^^}_PORT"; echo "${!var}"; }
+service_pattern() { echo "$PYTHON -m services.$1 "; } # cmdline args are space-joined
+
+healthy() { # PORT
+  [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/healthz") == 200 ]]
+}
+
+infra_up() {
+  local t0=$SECONDS build_pid build_log="$LOGS/ferretdb-install.log"
+  mkdir -p "$LOGS"
+  # The FerretDB build (cold: a few CPU-bound minutes) overlaps with Kafka's download/start.
+  bash "$HERE/ferretdb.sh" install >"$build_log" 2>&1 &
+  build_pid=$!
+  bash "$HERE/kafka.sh" start
+  if ! wait "$build_pid"; then
+    tail -n 30 "$build_log" >&2
+    die "ferretdb install failed (full output: $build_log)"
+  fi
+  grep -v '^go: downloading' "$build_log" >&2 || true
+  bash "$HERE/ferretdb.sh" start
+  log "infrastructure up ($(elapsed "$t0") in total)"
+}
+
+infra_down() {
+  bash "$HERE/kafka.sh" stop
+  bash "$HERE/ferretdb.sh" stop
+}
+
+start_service() {
+  local name=$1 port pid
+  port=$(service_port "$name")
+  if pid=$(pid_of "$name" "$(service_pattern "$name")"); then
+    log "$name already running (pid $pid, port $port)"
+    return 0
+  fi
+  ! port_open 127.0.0.1 "$port" || die "$name: port $port is already in use by another process"
+  pid=$(start_bg "$name" "$LOGS/$name.log" env \
+    HTTP_PORT="$port" \
+    KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
+    MONGODB_URL="mongodb://127.0.0.1:$MONGODB_PORT" \
+    "$PYTHON" -m "services.$name")
+  log "$name starting (pid $pid, port $port, log $LOGS/$name.log)"
+}
+
+up() {
+  local t0 name
+  infra_up
+  t0=$SECONDS
+  for name in "${SERVICES[@]}"; do start_service "$name"; done
+  for name in "${SERVICES[@]}"; do
+    wait_ready "$name" "$(service_pattern "$name")" "$HEALTH_TIMEOUT" "$LOGS/$name.log" \
+      healthy "$(service_port "$name")" || die "$name did not become healthy"
+    log "$name healthy on http://127.0.0.1:$(service_port "$name")"
+  done
+  log "services up in $(elapsed "$t0")"
+}
+
+down() {
+  local i
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+    stop_pid "${SERVICES[i]}" "$(service_pattern "${SERVICES[i]}")" 15
+  done
+  infra_down
+}
+
+status() {
+  local name pid port health
+  printf '%-11s %-8s %-6s %-8s %s\n' NAME PID PORT STATE HEALTH
+  row() { # NAME PATTERN PORT [HEALTH-CHECK]
+    pid=$(pid_of "$1" "$2") || pid=""
+    health="-"
+    if [[ -n $pid && -n ${4:-} ]]; then
+      if "$4" "$3"; then health="healthy"; else health="unhealthy"; fi
+    fi
+    printf '%-11s %-8s %-6s %-8s %s\n' "$1" "${pid:--}" "$3" "$([[ -n $pid ]] && echo running || echo stopped)" "$health"
+  }
+  row kafka "$KAFKA_CONF" "$KAFKA_PORT"
+  row ferretdb "$FERRETDB_BIN" "$MONGODB_PORT"
+  for name in "${SERVICES[@]}"; do
+    port=$(service_port "$name")
+    row "$name" "$(service_pattern "$name")" "$port" healthy
+  done
+}
+
+logs() {
+  local follow="" name="" files=()
+  while (($#)); do
+    case "$1" in
+      -f) follow=1 ;;
+      *) name=$1 ;;
+    esac
+    shift
+  done
+  if [[ -n $name ]]; then
+    [[ " kafka ferretdb ${SERVICES[*]} " == *" $name "* ]] || die "unknown name '$name'"
+    files=("$LOGS/$name.log")
+    [[ -f ${files[0]} ]] || die "no log yet: ${files[0]}"
+  else
+    shopt -s nullglob
+    files=("$LOGS"/*.log)
+    ((${#files[@]})) || die "no logs in $LOGS"
+  fi
+  if [[ -n $follow ]]; then
+    exec tail -n 50 -F "${files[@]}"
+  fi
+  tail -n 50 "${files[@]}"
+}
+
+cmd="${1:-}"
+[[ $# -gt 0 ]] && shift
+case "$cmd" in
+  up | down | status) "$cmd" ;;
+  logs) logs "$@" ;;
+  infra-up) infra_up ;;
+  infra-down) infra_down ;;
+  *) echo "usage: $0 up|down|status|logs [-f] [name]|infra-up|infra-down" >&2; exit 2 ;;
+esac
