@@ -38,7 +38,8 @@ Publish = Callable[..., Awaitable[Any]]
 
 def where(error: BaseException) -> list[str]:
     """The failing frames (file:line function) without the message, which may carry data."""
-    return [f"{f.filename}:{f.lineno} {f.name}" for f in traceback.extract_tb(error.__traceback__)][-6:]
+    frames = traceback.extract_tb(error.__traceback__)[-6:]
+    return [f"{frame.filename}:{frame.lineno} {frame.name}" for frame in frames]
 
 
 def describe(error: BaseException) -> str:
