@@ -20,7 +20,9 @@ class ApiError(RuntimeError):
     def __init__(self, response: httpx.Response) -> None:
         self.status = response.status_code
         self.body: Any = response.json() if response.content else None
-        super().__init__(f"{response.request.method} {response.request.url.path} -> {self.status}")
+        super().__init__(
+            f"{response.request.method} {response.request.url.path} -> {self.status} {self.body}"
+        )
 
 
 def base_urls(host: str = "127.0.0.1") -> dict[str, str]:

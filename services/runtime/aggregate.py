@@ -1,25 +1,30 @@
 """One MongoDB document per aggregate holding its state, the ids of events it has
 processed (inbox) and the events it still has to publish (outbox).
 
-MongoDB and FerretDB both guarantee single-document atomicity, so writing all three in one
-conditional replace gives idempotent consumers and a lossless outbox without transactions
-(DESIGN: events and messaging rules). `version` is the optimistic-concurrency token.
+Writing all three in one conditional replace gives idempotent consumers and a lossless outbox
+without transactions (DESIGN: events and messaging rules). `version` is the compare-and-set
+token between instances on MongoDB, whose single-document updates are atomic. FerretDB 1.x on
+SQLite does not make a conditional update atomic under concurrency (several concurrent
+`{_id, version}` updates can all match), so every write to an aggregate inside one process -
+command, event handler or outbox relay - also holds that aggregate's lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from contracts import EventBase, topic_of
+from services.runtime.locks import KeyedLocks
 from services.runtime.mongo import Document
 
 S = TypeVar("S", bound=BaseModel)
+Publish = Callable[[Document], Awaitable[Any]]
 
 
 class ConcurrentUpdate(Exception):
@@ -65,6 +70,7 @@ class AggregateStore(Generic[S]):
         self.state_type = state_type
         self.indexes = ("outbox_pending", *indexes)
         self.on_commit: Callable[[], None] = lambda: None
+        self.locks = KeyedLocks()
 
     async def ensure_indexes(self) -> None:
         for field in self.indexes:
@@ -127,16 +133,39 @@ class AggregateStore(Generic[S]):
     ) -> Applied[S]:
         """Load, decide, commit; retried on concurrent updates. An event id already in the
         inbox is acknowledged without a second effect (idempotent consumer)."""
-        for _ in range(attempts):
-            loaded = await self.load(key)
-            if event_id is not None and event_id in loaded.processed:
-                return Applied(loaded.state, (), duplicate=True)
-            state, events = decide(loaded.state)
-            try:
-                await self.commit(
-                    loaded, state, events, event_id, indexed(state) if indexed else None
-                )
-            except ConcurrentUpdate:
-                continue
-            return Applied(state, tuple(events), duplicate=False)
+        async with self.locks.hold(key):
+            for _ in range(attempts):
+                loaded = await self.load(key)
+                if event_id is not None and event_id in loaded.processed:
+                    return Applied(loaded.state, (), duplicate=True)
+                state, events = decide(loaded.state)
+                try:
+                    await self.commit(
+                        loaded, state, events, event_id, indexed(state) if indexed else None
+                    )
+                except ConcurrentUpdate:
+                    continue
+                return Applied(state, tuple(events), duplicate=False)
         raise ConcurrentUpdate(key)
+
+    async def relay_outbox(self, publish: Publish, batch: int = 100) -> int:
+        """Publish pending outbox entries in order, then clear exactly those (under the lock).
+
+        A crash between publishing and clearing republishes them later: at-least-once, and
+        consumers are idempotent.
+        """
+        published = 0
+        pending = self.collection.find({"outbox_pending": True}, {"_id": 1}).limit(batch)
+        for key in [doc["_id"] async for doc in pending]:
+            async with self.locks.hold(key):
+                doc = await self.collection.find_one({"_id": key}, {"outbox": 1, "version": 1})
+                if doc is None or not doc.get("outbox"):
+                    continue
+                for entry in doc["outbox"]:
+                    await publish(entry)
+                published += len(doc["outbox"])
+                await self.collection.update_one(
+                    {"_id": key, "version": doc["version"]},
+                    {"$set": {"outbox": [], "outbox_pending": False}, "$inc": {"version": 1}},
+                )
+        return published

@@ -1,35 +1,35 @@
-"""Relays outbox entries to Kafka and clears them once the broker has acknowledged them.
+"""Drains every store's outbox to Kafka: on each commit with events (nudge) and on a timer.
 
-A crash after publishing and before clearing republishes on restart: delivery is
-at-least-once and every consumer is idempotent, so nothing is lost and nothing doubles.
+The timer covers what a nudge cannot: events stored by a process that died before relaying
+them, and commits made by another instance.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
-from pymongo.asynchronous.collection import AsyncCollection
-
+from services.runtime.aggregate import Publish
 from services.runtime.logging import get_logger
-from services.runtime.mongo import Document
 
 log = get_logger(__name__)
 
-Publish = Callable[[Document], Awaitable[Any]]
+
+class HasOutbox(Protocol):
+    async def relay_outbox(self, publish: Publish, batch: int = ...) -> int: ...
 
 
 class OutboxRelay:
     def __init__(
         self,
-        collections: Sequence[AsyncCollection[Document]],
+        stores: Sequence[HasOutbox],
         publish: Publish,
         poll_interval_s: float = 0.5,
         batch: int = 100,
     ) -> None:
-        self.collections = list(collections)
+        self.stores: list[HasOutbox] = list(stores)
         self.publish = publish
         self.poll_interval_s = poll_interval_s
         self.batch = batch
@@ -41,46 +41,20 @@ class OutboxRelay:
         self._wake.set()
 
     async def drain_once(self) -> int:
-        published = 0
-        for collection in self.collections:
-            cursor = collection.find({"outbox_pending": True}, {"outbox": 1, "version": 1})
-            async for doc in cursor.limit(self.batch):
-                published += await self._relay_document(collection, doc)
-        return published
-
-    async def _relay_document(self, collection: AsyncCollection[Document], doc: Document) -> int:
-        sent: set[str] = set()
-        current: Document | None = doc
-        while current is not None:
-            doc = current
-            for entry in doc.get("outbox", ()):
-                if entry["event_id"] not in sent:
-                    await self.publish(entry)
-                    sent.add(entry["event_id"])
-            remaining = [e for e in doc.get("outbox", ()) if e["event_id"] not in sent]
-            result = await collection.update_one(
-                {"_id": doc["_id"], "version": doc["version"]},
-                {
-                    "$set": {"outbox": remaining, "outbox_pending": bool(remaining)},
-                    "$inc": {"version": 1},
-                },
-            )
-            if result.matched_count == 1:
-                break
-            current = await collection.find_one({"_id": doc["_id"]}, {"outbox": 1, "version": 1})
-        return len(sent)
+        return sum([await store.relay_outbox(self.publish, self.batch) for store in self.stores])
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()
             try:
-                await self.drain_once()
+                while await self.drain_once():
+                    pass
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("outbox_relay_failed", error_class=type(error).__name__)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
-            self._wake.clear()
 
     def start(self) -> None:
         if self._task is None:
@@ -92,3 +66,5 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+

@@ -98,7 +98,7 @@ class Service:
         """An aggregate store whose outbox this service's relay drains."""
         store = AggregateStore(self.db[collection], state_type, indexes)
         store.on_commit = self.relay.nudge
-        self.relay.collections.append(store.collection)
+        self.relay.stores.append(store)
         self.startup.append(store.ensure_indexes)
         return store
 

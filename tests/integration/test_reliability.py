@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -72,7 +73,9 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing
         good = referred(pid, s=stamp(seed=30))
         await produce(bootstrap, Topic.INTAKE, good.to_bytes(), pid)
         await eventually(lambda: _with_timeline(mongo, settings, pid, at_least=1), timeout=60)
-    dead = await read_topic(bootstrap, dlq(Topic.INTAKE), pid, want=4)
+    group = f"{settings.deployment}-journey.{Topic.INTAKE.value}"
+    everyone = await read_topic(bootstrap, dlq(Topic.INTAKE), pid, want=4, group=group)
+    dead = [(h, v) for h, v in everyone if h["dlq.consumer_group"] == group]
     assert len(dead) == 4
     headers = [h for h, _ in dead]
     assert {h["dlq.original_topic"] for h in headers} == {Topic.INTAKE.value}
@@ -81,7 +84,6 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing
         for h in headers
     )
     assert headers[0]["dlq.error_class"] == "JSONDecodeError"
-    assert headers[0]["dlq.consumer_group"] == f"{settings.deployment}-journey.{Topic.INTAKE.value}"
     validation = headers[3]
     assert validation["dlq.error_class"] == "ValidationError"
     assert "site_id" in validation["dlq.error"]
@@ -116,7 +118,7 @@ async def test_a_crash_between_storing_state_and_publishing_loses_no_event(
                 entry["value"].encode(), entry["topic"], key=entry["key"].encode()
             )
 
-        restarted = OutboxRelay([collection], publish)
+        restarted = OutboxRelay([AggregateStore(collection, Counter)], publish)
         assert await restarted.drain_once() == 1
         assert await restarted.drain_once() == 0
     finally:
@@ -163,10 +165,51 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
         await produce(settings.kafka_bootstrap_servers, Topic.INTAKE, nxt.to_bytes(), pid)
         await eventually(lambda: _done(handled), timeout=60)
     assert attempts == [str(failing.event_id)] * 3
-    dead = await read_topic(settings.kafka_bootstrap_servers, dlq(Topic.INTAKE), pid)
+    group = f"{policy.group}.{Topic.INTAKE.value}"
+    everyone = await read_topic(
+        settings.kafka_bootstrap_servers, dlq(Topic.INTAKE), pid, group=group
+    )
+    dead = [(h, v) for h, v in everyone if h["dlq.consumer_group"] == group]
     assert dead[0][0]["dlq.error_class"] == "RuntimeError"
     assert dead[0][0]["dlq.attempts"] == "3"
 
 
 async def _done(handled: list[str]) -> bool:
     return handled == ["ScreeningScored"]
+
+
+async def test_concurrent_commands_on_one_patient_while_the_relay_drains_lose_nothing(
+    settings: Settings, mongo: Any
+) -> None:
+    pid = new_patient()
+    store = AggregateStore(mongo[f"{settings.deployment}_outbox"]["busy"], Counter)
+    broker = KafkaBroker(settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    await broker.start()
+
+    async def publish(entry: dict[str, Any]) -> Any:
+        return await broker.publish(entry["value"].encode(), entry["topic"],
+                                    key=entry["key"].encode())  # fmt: skip
+
+    relay = OutboxRelay([store], publish, poll_interval_s=0.01)
+    store.on_commit = relay.nudge
+    relay.start()
+    events = [referred(pid, s=stamp(seed=1000 + i)) for i in range(30)]
+
+    def bump(event: PatientReferred) -> Any:
+        return lambda state: (Counter(seen=(state.seen if state else 0) + 1), [event])
+
+    try:
+        await asyncio.gather(*(store.apply(pid, bump(e)) for e in events))
+        await eventually(lambda: _outbox_empty(store, pid), timeout=30)
+    finally:
+        await relay.stop()
+        await broker.stop()
+    assert (await store.load(pid)).state == Counter(seen=30)
+    published = events_of(await read_topic(settings.kafka_bootstrap_servers, Topic.INTAKE, pid,
+                                           want=30))  # fmt: skip
+    assert {e["event_id"] for e in published} == {str(e.event_id) for e in events}
+
+
+async def _outbox_empty(store: AggregateStore[Counter], pid: str) -> bool:
+    doc = await store.collection.find_one({"_id": pid})
+    return doc is not None and doc["outbox"] == []

@@ -76,9 +76,15 @@ async def produce(bootstrap: str, topic: str, value: bytes, key: str, **headers:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, key: str, want: int = 1, timeout: float = 30.0
+    bootstrap: str,
+    topic: str,
+    key: str,
+    want: int = 1,
+    timeout: float = 30.0,
+    group: str | None = None,
 ) -> list[tuple[dict[str, str], bytes]]:
-    """Messages with `key` on `topic` from the beginning: (headers, value)."""
+    """Messages with `key` on `topic` from the beginning: (headers, value). With `group`,
+    only dead letters from that consumer group count towards `want`."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -96,11 +102,15 @@ async def read_topic(
                 found += [
                     ({k: v.decode() for k, v in r.headers}, r.value)
                     for r in records
-                    if r.key == key.encode()
+                    if r.key == key.encode() and _from_group(r.headers, group)
                 ]
     finally:
         await consumer.stop()
     return found
+
+
+def _from_group(headers: Any, group: str | None) -> bool:
+    return group is None or (("dlq.consumer_group", group.encode()) in list(headers))
 
 
 def events_of(messages: list[tuple[dict[str, str], bytes]]) -> list[dict[str, Any]]:
