@@ -122,19 +122,14 @@ class Scenario:
             },
         )
         vitals(138, 86, 55)
-        vitals(126, 80, discharge_at - 5)
-        ready = {
-            "sedation_resolved": True,
-            "dissociation_resolved": True,
-            "respiratory_ok": True,
-            "vitals_acceptable": True,
-            "transport_confirmed": True,
-        }
+        ready = {"sedation_resolved": True, "dissociation_resolved": True, "respiratory_ok": True,
+                 "vitals_acceptable": True, "transport_confirmed": True}  # fmt: skip
         if hold_first:
             try:
                 chart("discharge", {**ready, "observed_at": at(15 + 119)})
             except ApiError as error:
                 self.out.refused(label, "discharge 119 min after the dose", error)
+        vitals(126, 80, discharge_at - 5)
         chart("discharge", {**ready, "observed_at": at(discharge_at)})
 
     def run(self) -> Outcome:

@@ -10,7 +10,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.runtime.settings import Settings
-from tests.support.servers import Servers, ServersUnavailable, real_servers
+from services.runtime.topics import ensure_topics
+from tests.support.servers import Servers, ServersUnavailable, real_servers, remove_deployment
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -35,14 +36,20 @@ def deployment() -> str:
 
 
 @pytest.fixture
-def settings(servers: Servers, deployment: str) -> Settings:
-    return Settings(
+async def settings(servers: Servers, deployment: str) -> AsyncIterator[Settings]:
+    """Settings of a throwaway deployment: its own topics, databases and consumer groups,
+    removed again afterwards."""
+    configured = Settings(
         kafka_bootstrap_servers=servers.kafka,
+        kafka_topic_prefix=f"{deployment}.",
         mongodb_url=servers.mongodb,
         deployment=deployment,
         consumer_retry_backoff_s=0.05,
         outbox_poll_interval_s=0.2,
     )
+    await ensure_topics(configured)
+    yield configured
+    await remove_deployment(servers, deployment)
 
 
 @pytest.fixture

@@ -54,6 +54,10 @@ class Journey(BaseModel):
     patient_id: str
     site_id: str = ""
     phase: str = "referred"
+    screened: bool = False
+    decision: str | None = None
+    course_phase: str | None = None
+    discharges: int = 0
     protocol: str | None = None
     doses_given: int = 0
     doses_planned: int | None = None
@@ -92,13 +96,25 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _phase(j: Journey, phase: str) -> None:
-    if j.phase not in ("completed", "withdrawn", "declined"):
-        j.phase = phase
+def phase_of(j: Journey) -> str:
+    """The journey phase from what has happened, not from which event came last, so a
+    treatment day charted retroactively cannot move a patient backwards (DESIGN phases)."""
+    approved = j.decision == "approved"
+    if j.decision == "declined":
+        return "declined"
+    if approved and j.doses_planned and j.discharges >= j.doses_planned:
+        return "completed"
+    if approved and j.doses_given:
+        return j.course_phase or "induction"
+    if approved and any(a.kind == "preparation" for a in j.appointments.values()):
+        return "preparation"
+    if j.decision is not None:
+        return "approved" if approved else "screening"
+    return "awaiting_review" if j.screened else "referred"
 
 
 def _screened(j: Journey, e: Entry) -> None:
-    _phase(j, "awaiting_review")
+    j.screened = True
     j.phq9.append(
         {"at": e.occurred_at.isoformat(), "total": e.facts["phq9_total"], "source": "screening"}
     )
@@ -106,7 +122,7 @@ def _screened(j: Journey, e: Entry) -> None:
 
 def _decided(j: Journey, e: Entry) -> None:
     decision = e.facts["decision"]
-    j.phase = {"approved": "approved", "declined": "declined"}.get(decision, "screening")
+    j.decision = decision
     j.protocol = e.facts.get("protocol") or j.protocol
     j.doses_planned = e.facts.get("planned_doses") or j.doses_planned
     j.coverage_pathway = e.facts.get("coverage_pathway")
@@ -124,8 +140,6 @@ def _booked(j: Journey, e: Entry) -> None:
         starts_at=_at(f["starts_at"]),
         dose_number=f.get("dose_number"),
     )
-    if f["kind"] == "preparation" and j.phase == "approved":
-        _phase(j, "preparation")
 
 
 def _appointment_status(status: str) -> Callable[[Journey, Entry], None]:
@@ -148,13 +162,11 @@ def _rescheduled(j: Journey, e: Entry) -> None:
 def _dosed(j: Journey, e: Entry) -> None:
     j.doses_given += 1
     j.protocol = e.facts["protocol"]
-    _phase(j, "induction" if j.phase != "maintenance" else "maintenance")
 
 
 def _discharged(j: Journey, e: Entry) -> None:
-    _phase(j, e.facts["course_phase"])
-    if j.doses_planned is not None and j.doses_given >= j.doses_planned:
-        _phase(j, "completed")
+    j.discharges += 1
+    j.course_phase = e.facts["course_phase"]
 
 
 def _flag_raised(j: Journey, e: Entry) -> None:
@@ -203,7 +215,6 @@ def _counter(field: str) -> Callable[[Journey, Entry], None]:
 
 
 EVOLVE: dict[str, Callable[[Journey, Entry], None]] = {
-    "PatientReferred": lambda j, e: _phase(j, "referred"),
     "ScreeningScored": _screened,
     "RiskFlagRaised": _flag_raised,
     "RiskFlagAcknowledged": _flag_acknowledged,
@@ -240,6 +251,7 @@ def project(patient_id: str, timeline: Iterable[Entry]) -> Journey:
     for entry in ordered:
         journey.site_id = entry.site_id
         EVOLVE.get(entry.event_type, _unchanged)(journey, entry)
+    journey.phase = phase_of(journey)
     return journey
 
 

@@ -50,6 +50,11 @@ class CurrentMessage(BaseMiddleware):
             _consumed.reset(token)
 
 
+def current_message() -> StreamMessage[Any]:
+    """The message being consumed (inside a subscriber running under `CurrentMessage`)."""
+    return _consumed.get()
+
+
 def decode(body: bytes) -> dict[str, Any]:
     data = json.loads(body)
     if not isinstance(data, dict):
@@ -67,7 +72,7 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
 
     async def consume() -> None:
         try:
-            event = parse_event(decode(_consumed.get().body))
+            event = parse_event(decode(current_message().body))
         except UnknownEventType:
             log.info("unknown_event_type_skipped", topic=topic)
             return

@@ -53,7 +53,16 @@ class Service:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     @classmethod
-    def create(cls, name: str, settings: Settings, *, title: str, description: str) -> Service:
+    def create(
+        cls,
+        name: str,
+        settings: Settings,
+        *,
+        title: str,
+        description: str,
+        db: AsyncDatabase[Document] | None = None,
+    ) -> Service:
+        """Wire a service; `db` replaces the MongoDB database (tests pass an in-memory twin)."""
         configure_logging(name, settings.log_level)
         group = f"{settings.deployment}-{name}"
         dead_letters = DeadLetterPolicy(
@@ -75,7 +84,7 @@ class Service:
         async def publish(entry: Document) -> Any:
             return await broker.publish(
                 entry["value"].encode(),
-                entry["topic"],
+                settings.kafka_topic_prefix + entry["topic"],
                 key=entry["key"].encode(),
                 headers={"event_type": entry["event_type"], "content-type": "application/json"},
             )
@@ -83,7 +92,14 @@ class Service:
         relay = OutboxRelay([], publish, settings.outbox_poll_interval_s)
         http = FastAPI(title=title, description=description, version="0.1.0")
         service = cls(
-            name, settings, broker, client, database(client, settings), relay, dead_letters, http
+            name,
+            settings,
+            broker,
+            client,
+            db or database(client, settings),
+            relay,
+            dead_letters,
+            http,
         )
         http.router.lifespan_context = service._lifespan
         http.state.settings = settings
@@ -111,7 +127,12 @@ class Service:
         return Stamp(self.clock(), self.name, cause.correlation_id, uuid4, cause.event_id)
 
     def subscribe(self, topic: str, routes: consumer.Routes) -> None:
-        consumer.subscribe(self.broker, topic, group_id=self.dead_letters.group, routes=routes)
+        consumer.subscribe(
+            self.broker,
+            self.settings.kafka_topic_prefix + topic,
+            group_id=self.dead_letters.group,
+            routes=routes,
+        )
 
     def asgi(self) -> FastStreamAPI:
         return FastStreamAPI(

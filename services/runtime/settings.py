@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prepended to every topic name, so several stacks can share one cluster.",
+    )
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     mongodb_url: str = "mongodb://127.0.0.1:27017"

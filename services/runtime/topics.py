@@ -17,6 +17,11 @@ log = get_logger(__name__)
 ALL_TOPICS = tuple(name for t in Topic for name in (t.value, dlq(t.value)))
 
 
+def topic_names(settings: Settings) -> list[str]:
+    """Every event and dead-letter topic of this deployment, with its prefix."""
+    return [settings.kafka_topic_prefix + name for name in ALL_TOPICS]
+
+
 async def ensure_topics(settings: Settings, attempts: int = 30, delay_s: float = 1.0) -> None:
     """Create every topic that does not exist yet; waits for the broker up to `attempts`."""
     for attempt in range(1, attempts + 1):
@@ -26,7 +31,7 @@ async def ensure_topics(settings: Settings, attempts: int = 30, delay_s: float =
             existing = set(await admin.list_topics())
             missing = [
                 NewTopic(name, settings.kafka_topic_partitions, settings.kafka_replication_factor)
-                for name in ALL_TOPICS
+                for name in topic_names(settings)
                 if name not in existing
             ]
             if missing:

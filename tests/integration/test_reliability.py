@@ -26,6 +26,10 @@ from tests.support.running import events_of, eventually, produce, read_topic, ru
 pytestmark = pytest.mark.infra
 
 
+def topic(settings: Settings, name: str) -> str:
+    return settings.kafka_topic_prefix + name
+
+
 def new_patient() -> str:
     return f"pat-{uuid.uuid4().hex[:12]}"
 
@@ -41,7 +45,12 @@ async def test_the_same_event_delivered_twice_has_one_effect(
     first, marker = referred(pid, s=stamp(seed=10)), screened(pid, s=stamp(seed=20))
     async with running(journey_app(settings.for_service("journey"))):
         for event in (first, first, marker):
-            await produce(settings.kafka_bootstrap_servers, Topic.INTAKE, event.to_bytes(), pid)
+            await produce(
+                settings.kafka_bootstrap_servers,
+                topic(settings, Topic.INTAKE),
+                event.to_bytes(),
+                pid,
+            )
         doc = await eventually(lambda: _with_timeline(mongo, settings, pid, at_least=2), timeout=60)
     assert [e["event_type"] for e in doc["state"]["timeline"]] == [
         "PatientReferred",
@@ -60,25 +69,24 @@ async def test_a_poison_message_is_dead_lettered_and_the_partition_keeps_flowing
 ) -> None:
     pid = new_patient()
     bootstrap = settings.kafka_bootstrap_servers
+    intake = topic(settings, Topic.INTAKE)
     off_contract = {**referred(pid).model_dump(mode="json"), "phq9_total": 99, "site_id": ""}
     async with running(journey_app(settings.for_service("journey"))):
-        await produce(
-            bootstrap, Topic.INTAKE, b"{not json", pid, **{"content-type": "application/json"}
-        )
-        await produce(bootstrap, Topic.INTAKE, PatientReferred.__name__.encode(), pid)
-        await produce(bootstrap, Topic.INTAKE, str(off_contract).encode(), pid)
+        await produce(bootstrap, intake, b"{not json", pid, **{"content-type": "application/json"})
+        await produce(bootstrap, intake, PatientReferred.__name__.encode(), pid)
+        await produce(bootstrap, intake, str(off_contract).encode(), pid)
         import json
 
-        await produce(bootstrap, Topic.INTAKE, json.dumps(off_contract).encode(), pid)
+        await produce(bootstrap, intake, json.dumps(off_contract).encode(), pid)
         good = referred(pid, s=stamp(seed=30))
-        await produce(bootstrap, Topic.INTAKE, good.to_bytes(), pid)
+        await produce(bootstrap, intake, good.to_bytes(), pid)
         await eventually(lambda: _with_timeline(mongo, settings, pid, at_least=1), timeout=60)
-    group = f"{settings.deployment}-journey.{Topic.INTAKE.value}"
-    everyone = await read_topic(bootstrap, dlq(Topic.INTAKE), pid, want=4, group=group)
+    group = f"{settings.deployment}-journey.{intake}"
+    everyone = await read_topic(bootstrap, dlq(intake), pid, want=4, group=group)
     dead = [(h, v) for h, v in everyone if h["dlq.consumer_group"] == group]
     assert len(dead) == 4
     headers = [h for h, _ in dead]
-    assert {h["dlq.original_topic"] for h in headers} == {Topic.INTAKE.value}
+    assert {h["dlq.original_topic"] for h in headers} == {intake}
     assert all(
         h["dlq.original_offset"].isdigit() and h["dlq.original_partition"].isdigit()
         for h in headers
@@ -115,7 +123,7 @@ async def test_a_crash_between_storing_state_and_publishing_loses_no_event(
 
         async def publish(entry: dict[str, Any]) -> Any:
             return await broker.publish(
-                entry["value"].encode(), entry["topic"], key=entry["key"].encode()
+                entry["value"].encode(), topic(settings, entry["topic"]), key=entry["key"].encode()
             )
 
         restarted = OutboxRelay([AggregateStore(collection, Counter)], publish)
@@ -123,7 +131,9 @@ async def test_a_crash_between_storing_state_and_publishing_loses_no_event(
         assert await restarted.drain_once() == 0
     finally:
         await broker.stop()
-    published = events_of(await read_topic(settings.kafka_bootstrap_servers, Topic.INTAKE, pid))
+    published = events_of(
+        await read_topic(settings.kafka_bootstrap_servers, topic(settings, Topic.INTAKE), pid)
+    )
     assert [e["event_id"] for e in published] == [str(event.event_id)]
     cleared = await collection.find_one({"_id": pid})
     assert cleared["outbox"] == []
@@ -154,20 +164,24 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_and_the_next_mess
     policy.publish = broker.publish
     consumer.subscribe(
         broker,
-        Topic.INTAKE,
+        topic(settings, Topic.INTAKE),
         group_id=policy.group,
         routes={PatientReferred: on_event, ScreeningScored: on_event},
     )
     app = FastStreamAPI(broker, application=FastAPI(), safe_connection=True)
     async with running(app):
-        await produce(settings.kafka_bootstrap_servers, Topic.INTAKE, failing.to_bytes(), pid)
+        await produce(
+            settings.kafka_bootstrap_servers, topic(settings, Topic.INTAKE), failing.to_bytes(), pid
+        )
         nxt = screened(pid, s=stamp(seed=60))
-        await produce(settings.kafka_bootstrap_servers, Topic.INTAKE, nxt.to_bytes(), pid)
+        await produce(
+            settings.kafka_bootstrap_servers, topic(settings, Topic.INTAKE), nxt.to_bytes(), pid
+        )
         await eventually(lambda: _done(handled), timeout=60)
     assert attempts == [str(failing.event_id)] * 3
-    group = f"{policy.group}.{Topic.INTAKE.value}"
+    group = f"{policy.group}.{topic(settings, Topic.INTAKE)}"
     everyone = await read_topic(
-        settings.kafka_bootstrap_servers, dlq(Topic.INTAKE), pid, group=group
+        settings.kafka_bootstrap_servers, dlq(topic(settings, Topic.INTAKE)), pid, group=group
     )
     dead = [(h, v) for h, v in everyone if h["dlq.consumer_group"] == group]
     assert dead[0][0]["dlq.error_class"] == "RuntimeError"
@@ -187,8 +201,9 @@ async def test_concurrent_commands_on_one_patient_while_the_relay_drains_lose_no
     await broker.start()
 
     async def publish(entry: dict[str, Any]) -> Any:
-        return await broker.publish(entry["value"].encode(), entry["topic"],
-                                    key=entry["key"].encode())  # fmt: skip
+        return await broker.publish(
+            entry["value"].encode(), topic(settings, entry["topic"]), key=entry["key"].encode()
+        )
 
     relay = OutboxRelay([store], publish, poll_interval_s=0.01)
     store.on_commit = relay.nudge
@@ -205,8 +220,8 @@ async def test_concurrent_commands_on_one_patient_while_the_relay_drains_lose_no
         await relay.stop()
         await broker.stop()
     assert (await store.load(pid)).state == Counter(seen=30)
-    published = events_of(await read_topic(settings.kafka_bootstrap_servers, Topic.INTAKE, pid,
-                                           want=30))  # fmt: skip
+    intake = topic(settings, Topic.INTAKE)
+    published = events_of(await read_topic(settings.kafka_bootstrap_servers, intake, pid, want=30))
     assert {e["event_id"] for e in published} == {str(e.event_id) for e in events}
 
 

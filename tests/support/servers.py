@@ -78,3 +78,25 @@ def real_servers() -> Iterator[Servers]:
     else:
         with _local_launcher() as servers:
             yield servers
+
+
+async def remove_deployment(servers: Servers, deployment: str) -> None:
+    """Delete a test deployment's topics and databases."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(f"{deployment}.")]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(servers.mongodb)
+    try:
+        for name in await client.list_database_names():
+            if name.startswith(f"{deployment}_"):
+                await client.drop_database(name)
+    finally:
+        await client.close()

@@ -175,3 +175,34 @@ def test_identity_never_reaches_the_projection() -> None:
     assert "Patient-0" not in dumped
     assert "1980-01-01" not in dumped
     assert "identity" not in dumped
+
+
+def journey_with(**facts: object) -> Journey:
+    return Journey(patient_id=PID, **facts)
+
+
+def test_the_phase_follows_what_happened_not_the_last_event() -> None:
+    streams = per_topic_streams()
+    charted_early = [
+        event.model_copy(update={"occurred_at": T0 - timedelta(hours=3)}) for event in streams[2]
+    ]
+    journey = replay([*streams[0], *streams[1], *charted_early])
+    assert journey.phase == "induction"
+
+
+def test_phase_boundaries() -> None:
+    from services.journey.domain import Appointment, phase_of
+
+    prep = {"a": Appointment(appointment_id="a", kind="preparation", starts_at=T0)}
+    assert phase_of(journey_with()) == "referred"
+    assert phase_of(journey_with(screened=True)) == "awaiting_review"
+    assert phase_of(journey_with(screened=True, decision="needs_more_information")) == "screening"
+    assert phase_of(journey_with(decision="declined", doses_given=1)) == "declined"
+    assert phase_of(journey_with(decision="approved")) == "approved"
+    assert phase_of(journey_with(decision="approved", appointments=prep)) == "preparation"
+    assert phase_of(journey_with(decision="approved", doses_given=1)) == "induction"
+    maintenance = journey_with(decision="approved", doses_given=9, course_phase="maintenance")
+    assert phase_of(maintenance) == "maintenance"
+    done = journey_with(decision="approved", doses_given=2, doses_planned=2, discharges=2)
+    assert phase_of(done) == "completed"
+    assert phase_of(done.model_copy(update={"discharges": 1})) == "induction"

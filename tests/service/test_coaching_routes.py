@@ -19,8 +19,8 @@ from services.runtime.auth import Role, mint_token
 from services.runtime.network import Network, Site
 from services.runtime.service import Service
 from services.runtime.settings import Settings
+from tests.support.memory import MemoryCollection
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged
-from tests.unit.coaching.fakes import FakeCollection
 
 NOW = DISCHARGED_AT + timedelta(days=2)
 NETWORK = Network(
@@ -51,7 +51,7 @@ class Harness:
         self.settings = Settings().for_service("coaching")
         self.service = Service.create("coaching", self.settings, title="t", description="d")
         self.service.clock = lambda: NOW
-        self.collection = FakeCollection()
+        self.collection = MemoryCollection()
         self.store = AggregateStore(cast(Any, self.collection), CoachingRecord)
         self.handlers = event_routes(self.service, self.store, CoachingRules(), NETWORK)
         self.service.http.include_router(routes(self.service, self.store, CoachingRules(), NETWORK))

@@ -22,7 +22,7 @@ from services.runtime.settings import Settings
 from services.session.main import wire
 from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
-from tests.unit.session.fakes import FakeCollection
+from tests.support.memory import MemoryCollection
 
 PATIENT, SITE = "pat-1", "site-north"
 SESSIONS = f"/patients/{PATIENT}/sessions"
@@ -39,7 +39,7 @@ class Harness:
         self.service = Service.create("session", self.settings, title="t", description="d")
         self.now = T0
         self.service.clock = lambda: self.now
-        self.collection = FakeCollection()
+        self.collection = MemoryCollection()
         store = AggregateStore(cast(Any, self.collection), TreatmentRecord)
         self.handlers: dict[Topic, Routes] = wire(self.service, store, SessionRules())
         self.http = TestClient(self.service.http)

@@ -1,0 +1,97 @@
+"""End to end: the five services as real processes, driven through their public HTTP APIs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from demo import scenario
+from demo.client import Api, ApiError
+from services.runtime.auth import Role
+from services.runtime.settings import SERVICE_PORTS, Settings
+
+pytestmark = pytest.mark.infra
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def stack(settings: Settings, tmp_path: Path) -> Iterator[Api]:
+    """All five services as subprocesses of a throwaway deployment (own topics and databases)."""
+    ports = {name: free_port() for name in SERVICE_PORTS}
+    env = {**os.environ, "DEPLOYMENT": settings.deployment,
+           "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+           "MONGODB_URL": settings.mongodb_url, "JWT_SECRET": settings.jwt_secret}  # fmt: skip
+    processes = []
+    for name, port in ports.items():
+        log = (tmp_path / f"{name}.log").open("wb")
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, stdout=log,
+            stderr=subprocess.STDOUT, env={**env, "HTTP_PORT": str(port)},
+        ))  # fmt: skip
+    api = Api({name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, settings)
+    try:
+        api.wait_ready(timeout=120)
+        yield api
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def test_the_demo_network_reaches_treatment_and_follow_up(stack: Api) -> None:
+    out, journeys = scenario.run(stack)
+    north1, north2, south1 = journeys["North-1"], journeys["North-2"], journeys["South-1"]
+    for journey in (north1, north2, south1):
+        assert journey["phase"] == "induction"
+        assert journey["doses_given"] == 1
+        assert {t["kind"] for t in journey["open_tasks"]} == {
+            "integration_booking",
+            "coach_check_in",
+            "lifestyle_plan",
+            "phq9",
+        }
+        assert journey["next_appointment"] is not None
+    assert (north1["doses_planned"], south1["doses_planned"]) == (8, 6)
+    assert {north1["coach_id"], north2["coach_id"]} == {"coach-ana", "coach-ben"}, "least loaded"
+    assert south1["coach_id"] == "coach-cy"
+    assert north2["interactions"] == ["levothyroxine"]
+    assert journeys["North-3"]["phase"] == "awaiting_review"
+    assert journeys["South-2"]["phase"] == "declined"
+    assert journeys["South-3"]["phase"] == "approved"
+    assert any("UnacknowledgedRiskFlag" in n for n in out.notes)
+    assert any("monitoring_time: 119 of 120 min" in n for n in out.notes)
+    assert any("site_not_rems_certified" in n for n in out.notes)
+
+
+def test_dashboards_count_the_network_and_identity_stays_in_intake(stack: Api) -> None:
+    out, journeys = scenario.run(stack)
+    boards = scenario.dashboards(stack)
+    north, south = boards["site-north"], boards["site-south"]
+    assert north["census"]["induction"] == 2
+    assert north["doses_held"] == 1
+    assert north["monitoring_forms_due"] == 2, "REMS form due after each esketamine dose"
+    assert south["census"]["declined"] == 1
+    assert north["open_tasks"] + south["open_tasks"] == 12
+    journey_text = str(journeys)
+    assert "Demo" not in journey_text
+    assert "date_of_birth" not in journey_text
+    pid = out.patients["North-1"]
+    with pytest.raises(ApiError) as refused:
+        stack.get("intake", f"/patients/{pid}", Role.COACH)
+    assert refused.value.status == 403
+    assert "identity" not in stack.get("intake", f"/patients/{pid}", Role.THERAPIST)
+    assert stack.get("intake", f"/patients/{pid}", Role.NURSE)["identity"]["given_name"] == "Demo"
