@@ -43,7 +43,7 @@ class Cursor:
         self.docs = docs
 
     def sort(self, key: str, direction: int = 1) -> Cursor:
-        self.docs.sort(key=lambda d: d.get(key), reverse=direction < 0)
+        self.docs.sort(key=lambda d: str(d.get(key, "")), reverse=direction < 0)
         return self
 
     def skip(self, n: int) -> Cursor:
@@ -57,7 +57,7 @@ class Cursor:
     async def to_list(self, length: int | None = None) -> list[Document]:
         return self.docs[:length] if length else self.docs
 
-    async def __aiter__(self) -> AsyncIterator[Document]:  # type: ignore[misc]
+    async def __aiter__(self) -> AsyncIterator[Document]:
         for doc in self.docs:
             yield doc
 
