@@ -10,7 +10,7 @@ STACK := bash infra/local/stack.sh
 export UV_PYTHON_DOWNLOADS := never
 export UV_NATIVE_TLS := 1
 
-.PHONY: help install up down status logs demo test test-unit lint docs bench token clean
+.PHONY: help install up down status logs demo test test-unit lint docs token dlq redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,11 +54,14 @@ lint: install ## ruff and mypy --strict
 docs: install ## regenerate contracts/generated (JSON Schemas, AsyncAPI)
 	$(PY) -m contracts.generate
 
-bench: up ## print throughput numbers (not a test)
-	$(PY) -m bench
-
 token: install ## mint a dev token: make token ROLE=psychiatrist SITES=site-north
 	@$(PY) -m services.runtime.auth --role $(or $(ROLE),ops) --sites $(or $(SITES),*)
+
+dlq: install ## list dead letters: make dlq T=kap.intake.events.dlq
+	$(PY) -m services.runtime.redrive list $(or $(T),kap.intake.events.dlq)
+
+redrive: install ## re-drive dead letters to their topic once fixed: make redrive T=... [G=group]
+	$(PY) -m services.runtime.redrive redrive $(T) $(if $(G),--group $(G))
 
 clean: down ## stop everything and delete run state (data, logs); keeps download caches
 	rm -rf .run

@@ -64,7 +64,9 @@ def _local_launcher() -> Iterator[Servers]:
         )
     kafka_port = os.environ.get("KAFKA_PORT", "9092")
     mongo_port = os.environ.get("MONGODB_PORT", "27017")
-    yield Servers(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}", "local launcher")
+    summary = (result.stderr.strip().splitlines() or ["?"])[-1].split("] ", 1)[-1]
+    yield Servers(f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}",
+                  f"local launcher: {summary}")  # fmt: skip
 
 
 @contextmanager
