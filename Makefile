@@ -8,7 +8,7 @@ UV := $(TOOLS)/bin/uv
 PY := .venv/bin/python
 STACK := bash infra/local/stack.sh
 export UV_PYTHON_DOWNLOADS := never
-export UV_NATIVE_TLS := 1
+export UV_SYSTEM_CERTS := 1
 
 .PHONY: help install up down status logs demo test test-unit lint docs token dlq redrive clean
 
