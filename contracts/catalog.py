@@ -14,45 +14,12 @@ from contracts.topics import Topic
 Event = EventBase
 
 TOPIC_EVENTS: dict[Topic, tuple[type[EventBase], ...]] = {
-    Topic.INTAKE: (
-        intake.PatientReferred,
-        intake.ScreeningScored,
-        intake.RiskFlagRaised,
-        intake.RiskFlagAcknowledged,
-        intake.MedicationInteractionFlagged,
-        intake.EligibilityDecided,
-        intake.ConsentRecorded,
-    ),
-    Topic.SCHEDULING: (
-        scheduling.CourseScheduled,
-        scheduling.AppointmentBooked,
-        scheduling.AppointmentRescheduled,
-        scheduling.AppointmentCancelled,
-        scheduling.AppointmentNoShow,
-    ),
-    Topic.SESSION: (
-        session.PatientCheckedIn,
-        session.VitalsRecorded,
-        session.DoseHeld,
-        session.DoseAdministered,
-        session.AdverseEventReported,
-        session.SessionDischarged,
-        session.MonitoringFormDue,
-        intake.RiskFlagRaised,
-    ),
-    Topic.COACHING: (
-        coaching.CoachAssigned,
-        coaching.FollowUpTaskCreated,
-        coaching.FollowUpTaskCompleted,
-        coaching.FollowUpTaskOverdue,
-        coaching.IntegrationBookingRequested,
-        coaching.OutcomeMeasured,
-        coaching.ResponseAchieved,
-        coaching.RemissionAchieved,
-        coaching.RelapseSuspected,
-        intake.RiskFlagRaised,
-    ),
+    Topic.INTAKE: intake.EVENTS,
+    Topic.SCHEDULING: scheduling.EVENTS,
+    Topic.SESSION: session.EVENTS,
+    Topic.COACHING: coaching.EVENTS,
 }
+"""Each producing service lists its own events in its contracts module (`EVENTS`)."""
 
 PRODUCER_TOPIC: dict[str, Topic] = {
     "intake": Topic.INTAKE,

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from contracts.envelope import EntityId, EventBase, UtcDatetime
+from contracts.intake import RiskFlagRaised
 from contracts.vocabulary import TaskKind
 
 Phq9Total = Annotated[int, Field(ge=0, le=27)]
@@ -69,3 +70,18 @@ class RelapseSuspected(EventBase):
     event_type: Literal["RelapseSuspected"] = "RelapseSuspected"
     total: Phq9Total
     best_total: Phq9Total
+
+
+EVENTS: tuple[type[EventBase], ...] = (
+    CoachAssigned,
+    FollowUpTaskCreated,
+    FollowUpTaskCompleted,
+    FollowUpTaskOverdue,
+    IntegrationBookingRequested,
+    OutcomeMeasured,
+    ResponseAchieved,
+    RemissionAchieved,
+    RelapseSuspected,
+    RiskFlagRaised,
+)
+"""Every event the coaching service publishes on its topic, in catalog order."""

@@ -6,11 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = "1.0"
+_NAMESPACE = UUID("6f1c1a52-6b0e-4d35-9f3e-0c8e7c2b9a41")
+
+
+def stable_id(*parts: object) -> UUID:
+    """A deterministic id (UUIDv5) from its parts: an event fired twice by two clock sweeps,
+    or re-derived on redelivery, carries the same id and consumers drop the copy."""
+    return uuid5(_NAMESPACE, "/".join(str(p) for p in parts))
 
 
 def _to_utc(value: datetime) -> datetime:

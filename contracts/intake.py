@@ -89,3 +89,15 @@ class ConsentRecorded(EventBase):
     event_type: Literal["ConsentRecorded"] = "ConsentRecorded"
     consent: ConsentKind
     given: bool
+
+
+EVENTS: tuple[type[EventBase], ...] = (
+    PatientReferred,
+    ScreeningScored,
+    RiskFlagRaised,
+    RiskFlagAcknowledged,
+    MedicationInteractionFlagged,
+    EligibilityDecided,
+    ConsentRecorded,
+)
+"""Every event the intake service publishes on its topic, in catalog order."""

@@ -47,3 +47,13 @@ class AppointmentNoShow(EventBase):
     event_type: Literal["AppointmentNoShow"] = "AppointmentNoShow"
     appointment_id: EntityId
     kind: AppointmentKind
+
+
+EVENTS: tuple[type[EventBase], ...] = (
+    CourseScheduled,
+    AppointmentBooked,
+    AppointmentRescheduled,
+    AppointmentCancelled,
+    AppointmentNoShow,
+)
+"""Every event the scheduling service publishes on its topic, in catalog order."""

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from contracts.envelope import EntityId, EventBase, UtcDatetime
+from contracts.intake import RiskFlagRaised
 from contracts.vocabulary import AdverseEventSeverity, CoursePhase, Protocol
 
 Systolic = Annotated[int, Field(ge=50, le=300)]
@@ -69,3 +70,16 @@ class MonitoringFormDue(EventBase):
     event_type: Literal["MonitoringFormDue"] = "MonitoringFormDue"
     session_id: EntityId
     due_by: UtcDatetime
+
+
+EVENTS: tuple[type[EventBase], ...] = (
+    PatientCheckedIn,
+    VitalsRecorded,
+    DoseHeld,
+    DoseAdministered,
+    AdverseEventReported,
+    SessionDischarged,
+    MonitoringFormDue,
+    RiskFlagRaised,
+)
+"""Every event the session service publishes on its topic, in catalog order."""

@@ -31,6 +31,7 @@ from services.runtime.logging import configure_logging, get_logger
 from services.runtime.mongo import Document, connect, database
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import Settings
+from services.runtime.sweeper import Sweep, Sweeper
 from services.runtime.topics import ensure_topics
 
 S = TypeVar("S", bound=BaseModel)
@@ -51,6 +52,7 @@ class Service:
     http: FastAPI
     startup: list[StartupHook] = field(default_factory=list)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    sweepers: list[Sweeper] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -126,6 +128,12 @@ class Service:
         """A stamp for events emitted in reaction to `cause`."""
         return Stamp(self.clock(), self.name, cause.correlation_id, uuid4, cause.event_id)
 
+    def sweep(self, name: str, sweep: Sweep) -> Sweeper:
+        """Run `sweep(now)` every `SWEEP_INTERVAL_S` while the service is up."""
+        sweeper = Sweeper(name, sweep, lambda: self.clock(), self.settings.sweep_interval_s)
+        self.sweepers.append(sweeper)
+        return sweeper
+
     def subscribe(self, topic: str, routes: consumer.Routes) -> None:
         consumer.subscribe(
             self.broker,
@@ -148,10 +156,14 @@ class Service:
         for hook in self.startup:
             await hook()
         self.relay.start()
+        for sweeper in self.sweepers:
+            sweeper.start()
         log.info("service_started", port=self.settings.http_port)
         try:
             yield
         finally:
+            for sweeper in self.sweepers:
+                await sweeper.stop()
             await self.relay.stop()
             await self.client.close()
 

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
     outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+    sweep_interval_s: float = Field(default=15.0, gt=0)
 
     def for_service(self, name: str) -> Settings:
         """Fill the per-service defaults (port, database) that depend on the service name."""
