@@ -10,7 +10,7 @@ STACK := bash infra/local/stack.sh
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: help install up down status logs demo test test-unit lint docs token dlq redrive clean
+.PHONY: help install up down status logs demo test test-unit lint docs token dlq redrive bench rebuild clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ docs: install ## regenerate contracts/generated (JSON Schemas, AsyncAPI)
 
 token: install ## mint a dev token: make token ROLE=psychiatrist SITES=site-north
 	@$(PY) -m services.runtime.auth --role $(or $(ROLE),ops) --sites $(or $(SITES),*)
+
+bench: install ## print projection and rebuild throughput (N=patients, default 1000)
+	$(STACK) infra-up
+	$(PY) -m bench $(if $(N),--patients $(N))
+
+rebuild: install ## rebuild the journey projection from the topics, with a progress bar
+	$(PY) -m services.journey.rebuild
 
 dlq: install ## list dead letters: make dlq T=kap.intake.events.dlq
 	$(PY) -m services.runtime.redrive list $(or $(T),kap.intake.events.dlq)

@@ -261,6 +261,12 @@ def add(journey: Journey | None, patient_id: str, event: EventBase) -> Journey:
     return project(patient_id, [*existing, entry_of(event)])
 
 
+def add_all(journey: Journey | None, patient_id: str, events: Iterable[EventBase]) -> Journey:
+    """The journey after several events at once (a replay batch); same result as one by one."""
+    existing = journey.timeline if journey else []
+    return project(patient_id, [*existing, *(entry_of(e) for e in events)])
+
+
 def indexed(journey: Journey) -> dict[str, Any]:
     """Top-level fields the query API filters and aggregates on."""
     nxt = journey.next_appointment

@@ -1,36 +1,37 @@
-"""Journey's entry points: one subscriber per topic feeding the projection, and the query API."""
+"""Journey's entry points: subscribers feeding the projection, the query API, ops routes."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from contracts import EVENT_TYPES, EventBase
-from services.journey import domain, queries
+from contracts import EVENT_TYPES, EventBase, Topic
+from services.journey import queries
 from services.journey.domain import Journey
-from services.runtime.aggregate import AggregateStore
+from services.journey.projections import Projections, as_dict, content_hash
+from services.journey.rebuild import Progress, replay
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import NotFound
+from services.runtime.lag import consumer_lag
 from services.runtime.network import Network
 from services.runtime.service import Service
 
 READERS = tuple(Role)
+Ops = Annotated[Principal, Depends(require(Role.OPS))]
 
 
 class JourneyNotFound(NotFound):
     """No journey for this patient in the caller's scope."""
 
 
-def event_routes(store: AggregateStore[Journey]) -> Routes:
+def event_routes(projections: Projections) -> Routes:
+    """Every event type of every topic feeds the projection."""
+
     async def on_event(event: EventBase) -> None:
-        await store.apply(
-            event.patient_id,
-            lambda journey: (domain.add(journey, event.patient_id, event), []),
-            event_id=str(event.event_id),
-            indexed=domain.indexed,
-        )
+        await projections.apply(event)
 
     return {cls: on_event for cls in EVENT_TYPES.values()}
 
@@ -44,11 +45,11 @@ def view(journey: Journey) -> dict[str, Any]:
     return shown
 
 
-def routes(service: Service, store: AggregateStore[Journey], network: Network) -> APIRouter:
+def routes(service: Service, projections: Projections, network: Network) -> APIRouter:
     router = APIRouter(tags=["journey"])
-    collection = store.collection
 
     async def journeys(query: dict[str, Any], limit: int = 0, skip: int = 0) -> list[Journey]:
+        collection = (await projections.active()).collection
         cursor = collection.find(query, {"state": 1}).sort("_id", 1).skip(skip).limit(limit)
         return [Journey.model_validate(doc["state"]) async for doc in cursor]
 
@@ -61,7 +62,7 @@ def routes(service: Service, store: AggregateStore[Journey], network: Network) -
     async def journey(
         patient_id: str, principal: Annotated[Principal, Depends(require(*READERS))]
     ) -> dict[str, Any]:
-        found = (await store.load(patient_id)).state
+        found = (await (await projections.active()).load(patient_id)).state
         if found is None or not visible(principal, found):
             raise JourneyNotFound(patient_id)
         return view(found)
@@ -77,39 +78,22 @@ def routes(service: Service, store: AggregateStore[Journey], network: Network) -
         principal.require_site(site_id)
         query: dict[str, Any] = {"site_id": site_id, **({"phase": phase} if phase else {})}
         page = await journeys(query, limit, offset)
+        total = await (await projections.active()).collection.count_documents(query)
         return {
-            "total": await collection.count_documents(query),
+            "total": total,
             "offset": offset,
-            "items": [
-                {
-                    "patient_id": j.patient_id,
-                    "phase": j.phase,
-                    "protocol": j.protocol,
-                    "doses_given": j.doses_given,
-                    "doses_planned": j.doses_planned,
-                    "coach_id": j.coach_id,
-                }
-                for j in page
-            ],
-        }
+            "items": [{"patient_id": j.patient_id, "phase": j.phase, "protocol": j.protocol,
+                       "doses_given": j.doses_given, "doses_planned": j.doses_planned,
+                       "coach_id": j.coach_id} for j in page],
+        }  # fmt: skip
 
     @router.get("/sites/{site_id}/dashboard")
     async def site_dashboard(
         site_id: str,
-        principal: Annotated[
-            Principal,
-            Depends(
-                require(
-                    Role.SITE_ADMIN,
-                    Role.OPS,
-                    Role.NURSE,
-                    Role.PSYCHIATRIST,
-                    Role.INTAKE_COORDINATOR,
-                    Role.THERAPIST,
-                )
-            ),
-        ],
-    ) -> dict[str, Any]:
+        principal: Annotated[Principal, Depends(require(Role.SITE_ADMIN, Role.OPS, Role.NURSE,
+                                                        Role.PSYCHIATRIST, Role.INTAKE_COORDINATOR,
+                                                        Role.THERAPIST))],
+    ) -> dict[str, Any]:  # fmt: skip
         site = network.site(site_id)
         if site is None:
             raise HTTPException(404, f"unknown site {site_id}")
@@ -127,6 +111,45 @@ def routes(service: Service, store: AggregateStore[Journey], network: Network) -
         return {
             "coach_id": coach_id,
             "tasks": queries.coach_queue(coach_id, found, service.clock()),
+        }
+
+    return router
+
+
+def ops_routes(service: Service, projections: Projections) -> APIRouter:
+    """Rebuild, projection state and consumer lag, for the ops role."""
+    router = APIRouter(prefix="/admin", tags=["ops"])
+    progress = Progress()
+    running: set[asyncio.Task[None]] = set()
+
+    @router.post("/rebuild", status_code=202)
+    async def start_rebuild(_: Ops) -> dict[str, Any]:
+        if progress.state == "running":
+            raise HTTPException(409, "a rebuild is already running")
+        task = asyncio.create_task(replay(projections, service.settings, progress))
+        running.add(task)
+        task.add_done_callback(running.discard)
+        await asyncio.sleep(0)
+        return progress.view()
+
+    @router.get("/rebuild")
+    async def rebuild_progress(_: Ops) -> dict[str, Any]:
+        return progress.view()
+
+    @router.get("/projection")
+    async def projection(_: Ops) -> dict[str, Any]:
+        pointer = as_dict(await projections.pointer())
+        patients, digest = await content_hash(await projections.active())
+        return {**pointer, "patients": patients, "content_hash": digest}
+
+    @router.get("/lag")
+    async def lag(_: Ops) -> dict[str, Any]:
+        topics = [service.settings.kafka_topic_prefix + t for t in Topic]
+        per_topic = await consumer_lag(service.settings, service.dead_letters.group, topics)
+        return {
+            "group": service.dead_letters.group,
+            "lag": per_topic,
+            "total": sum(per_topic.values()),
         }
 
     return router

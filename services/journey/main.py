@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 from faststream_fastapi import FastStreamAPI
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Topic
-from services.journey.domain import Journey
-from services.journey.handlers import event_routes, routes
+from services.journey.handlers import event_routes, ops_routes, routes
+from services.journey.projections import Projections
+from services.runtime.mongo import Document
 from services.runtime.network import Network, load_network
 from services.runtime.service import Service
 from services.runtime.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, network: Network | None = None) -> FastStreamAPI:
+def create_app(
+    settings: Settings | None = None,
+    network: Network | None = None,
+    db: AsyncDatabase[Document] | None = None,
+) -> FastStreamAPI:
     service = Service.create(
         "journey",
         settings or load_settings("journey"),
         title="KAP journey",
         description="Projections of every patient's journey, site dashboards and coach queues.",
+        db=db,
     )
-    store = service.store("journeys", Journey, indexes=("site_id", "phase", "coach_id"))
+    projections = Projections(service.db)
+    service.startup.append(projections.ensure_indexes)
     for topic in Topic:
-        service.subscribe(topic.value, event_routes(store))
-    service.http.include_router(routes(service, store, network or load_network()))
+        service.subscribe(topic.value, event_routes(projections))
+    service.http.include_router(routes(service, projections, network or load_network()))
+    service.http.include_router(ops_routes(service, projections))
     return service.asgi()

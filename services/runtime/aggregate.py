@@ -11,7 +11,7 @@ command, event handler or outbox relay - also holds that aggregate's lock.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -93,12 +93,12 @@ class AggregateStore(Generic[S]):
         loaded: Loaded[S],
         state: S,
         events: Sequence[EventBase],
-        processed_id: str | None = None,
+        processed_ids: Iterable[str] = (),
         indexed: Document | None = None,
     ) -> None:
-        """Write state, new outbox entries and the processed event id in one atomic step."""
+        """Write state, new outbox entries and the processed event ids in one atomic step."""
         outbox = [*loaded.outbox, *(outbox_entry(e) for e in events)]
-        processed = sorted(loaded.processed | ({processed_id} if processed_id else set()))
+        processed = sorted(loaded.processed | set(processed_ids))
         doc: Document = {
             "_id": loaded.key,
             "version": loaded.version + 1,
@@ -141,8 +141,39 @@ class AggregateStore(Generic[S]):
                 state, events = decide(loaded.state)
                 try:
                     await self.commit(
-                        loaded, state, events, event_id, indexed(state) if indexed else None
+                        loaded,
+                        state,
+                        events,
+                        [event_id] if event_id else [],
+                        indexed(state) if indexed else None,
                     )
+                except ConcurrentUpdate:
+                    continue
+                return Applied(state, tuple(events), duplicate=False)
+        raise ConcurrentUpdate(key)
+
+    async def apply_all(
+        self,
+        key: str,
+        incoming: Sequence[EventBase],
+        decide: Callable[[S | None, Sequence[EventBase]], tuple[S, Sequence[EventBase]]],
+        *,
+        indexed: Callable[[S], Document] | None = None,
+        attempts: int = 8,
+    ) -> Applied[S]:
+        """Like `apply` for several incoming events of one aggregate in one commit (replays):
+        `decide` sees only those not yet in the inbox, and all their ids join it."""
+        async with self.locks.hold(key):
+            for _ in range(attempts):
+                loaded = await self.load(key)
+                fresh = list({str(e.event_id): e for e in incoming
+                              if str(e.event_id) not in loaded.processed}.values())  # fmt: skip
+                if not fresh:
+                    return Applied(loaded.state, (), duplicate=True)
+                state, events = decide(loaded.state, fresh)
+                try:
+                    await self.commit(loaded, state, events, [str(e.event_id) for e in fresh],
+                                      indexed(state) if indexed else None)  # fmt: skip
                 except ConcurrentUpdate:
                     continue
                 return Applied(state, tuple(events), duplicate=False)

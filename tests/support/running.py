@@ -52,7 +52,9 @@ def auth(
     return {"Authorization": f"Bearer {token}"}
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.2
+) -> Any:
     """Poll `probe` until it returns a truthy value; fail with its last value after `timeout`."""
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None
@@ -60,7 +62,7 @@ async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 30.0)
         last = await probe()
         if last:
             return last
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 

@@ -206,3 +206,14 @@ def test_phase_boundaries() -> None:
     done = journey_with(decision="approved", doses_given=2, doses_planned=2, discharges=2)
     assert phase_of(done) == "completed"
     assert phase_of(done.model_copy(update={"discharges": 1})) == "induction"
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.large_base_example])
+@given(deliveries(), st.integers(1, 14))
+def test_a_replay_batch_gives_the_same_journey_as_one_event_at_a_time(
+    events: list[EventBase], split: int
+) -> None:
+    from services.journey.domain import add_all
+
+    batched = add_all(add_all(None, PID, events[:split]), PID, events[split:])
+    assert batched.model_dump() == replay(events).model_dump()

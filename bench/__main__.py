@@ -1,0 +1,77 @@
+"""`make bench`: live projection and rebuild throughput of the journey service.
+
+Publishes synthetic traffic (5 events per patient over two topics) into a throwaway
+deployment on the local Kafka and MongoDB-wire server, measures how fast the live consumer
+projects it, then rebuilds the projection from the topics and measures that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import time
+import uuid
+
+from services.journey.main import create_app
+from services.runtime.auth import Role
+from services.runtime.settings import Settings
+from services.runtime.topics import ensure_topics
+from tests.integration.test_journey_rebuild import publish_all
+from tests.support.running import auth, eventually, running
+from tests.support.servers import Servers, remove_deployment
+
+
+async def bench(patients: int) -> None:
+    deployment = f"bench{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        mongodb_url=os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017"),
+        kafka_topic_prefix=f"{deployment}.",
+        deployment=deployment,
+    )
+    await ensure_topics(settings)
+    try:
+        t0 = time.perf_counter()
+        events = await publish_all(settings, patients)
+        published = time.perf_counter() - t0
+        ops = auth(settings, Role.OPS)
+        async with running(create_app(settings.for_service("journey"))) as http:
+            t0 = time.perf_counter()
+
+            async def caught_up() -> bool:
+                live = (await http.get("/admin/projection", headers=ops)).json()
+                lag = (await http.get("/admin/lag", headers=ops)).json()
+                return bool(live["patients"] == patients and lag["total"] == 0)
+
+            await eventually(caught_up, timeout=3600, interval=1.0)
+            live_s = time.perf_counter() - t0
+            await http.post("/admin/rebuild", headers=ops)
+
+            async def rebuilt() -> dict[str, float] | None:
+                view = (await http.get("/admin/rebuild", headers=ops)).json()
+                return view if view["state"] in ("done", "failed") else None
+
+            view = await eventually(rebuilt, timeout=3600, interval=0.5)
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"events: {events} ({patients} patients x 5, 2 topics, 3 partitions each)")
+        print(f"publish:         {events / published:8.0f} events/s")
+        live_rate, rebuild_rate = events / live_s, view["events_per_second"]
+        print(f"live projection: {live_rate:8.0f} events/s ({live_s:.1f}s, a commit per event)")
+        print(f"rebuild:         {rebuild_rate:8.0f} events/s ({view['seconds']:.1f}s, "
+              f"a commit per patient per batch; {view['state']})")  # fmt: skip
+        print(f"peak RSS of this process (service + load generator): {rss_mb:.0f} MiB")
+    finally:
+        await remove_deployment(Servers(settings.kafka_bootstrap_servers, settings.mongodb_url,
+                                        "bench"), deployment)  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--patients", type=int, default=1000)
+    asyncio.run(bench(parser.parse_args().patients))
+
+
+if __name__ == "__main__":
+    main()
