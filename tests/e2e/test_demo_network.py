@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts import Topic
 from demo import scenario
 from demo.client import Api, ApiError
+from services.journey import rebuild
 from services.runtime.auth import Role
 from services.runtime.settings import SERVICE_PORTS, Settings
 
@@ -95,3 +97,19 @@ def test_dashboards_count_the_network_and_identity_stays_in_intake(stack: Api) -
     assert refused.value.status == 403
     assert "identity" not in stack.get("intake", f"/patients/{pid}", Role.THERAPIST)
     assert stack.get("intake", f"/patients/{pid}", Role.NURSE)["identity"]["given_name"] == "Demo"
+
+
+def test_the_rebuild_command_switches_to_an_identical_projection(
+    stack: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, before = scenario.run(stack)
+    assert rebuild.main(["--url", stack.urls["journey"]]) == 0
+    printed = capsys.readouterr()
+    assert "content hash unchanged" in printed.out
+    assert "journeys -> journeys_g1" in printed.out
+    assert "events" in printed.err, "a progress bar on stderr"
+    after = {label: stack.get("journey", f"/patients/{pid}/journey", Role.OPS)
+             for label, pid in out.patients.items()}  # fmt: skip
+    assert after == before
+    lag = stack.get("journey", "/admin/lag", Role.OPS)
+    assert set(lag["lag"]) == {stack.settings.kafka_topic_prefix + t for t in Topic}
