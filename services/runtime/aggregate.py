@@ -132,13 +132,16 @@ class AggregateStore(Generic[S]):
         attempts: int = 8,
     ) -> Applied[S]:
         """Load, decide, commit; retried on concurrent updates. An event id already in the
-        inbox is acknowledged without a second effect (idempotent consumer)."""
+        inbox is acknowledged without a second effect (idempotent consumer). A decision that
+        neither changes the state nor emits events (a sweep with nothing due) writes nothing."""
         async with self.locks.hold(key):
             for _ in range(attempts):
                 loaded = await self.load(key)
                 if event_id is not None and event_id in loaded.processed:
                     return Applied(loaded.state, (), duplicate=True)
                 state, events = decide(loaded.state)
+                if event_id is None and not events and state == loaded.state:
+                    return Applied(state, (), duplicate=False)
                 try:
                     await self.commit(
                         loaded,

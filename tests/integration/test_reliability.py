@@ -228,3 +228,14 @@ async def test_concurrent_commands_on_one_patient_while_the_relay_drains_lose_no
 async def _outbox_empty(store: AggregateStore[Counter], pid: str) -> bool:
     doc = await store.collection.find_one({"_id": pid})
     return doc is not None and doc["outbox"] == []
+
+
+async def test_a_decision_that_changes_nothing_writes_nothing(
+    settings: Settings, mongo: Any
+) -> None:
+    store = AggregateStore(mongo[f"{settings.deployment}_outbox"]["quiet"], Counter)
+    await store.apply("pat-quiet", lambda state: (Counter(seen=1), []))
+    before = await store.collection.find_one({"_id": "pat-quiet"})
+    await store.apply("pat-quiet", lambda state: (state or Counter(), []))
+    after = await store.collection.find_one({"_id": "pat-quiet"})
+    assert before["version"] == after["version"] == 1
