@@ -6,14 +6,16 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from contracts import Topic
 from demo import scenario
-from demo.client import Api, ApiError
+from demo.client import Api, ApiError, until
 from services.journey import rebuild
 from services.runtime.auth import Role
 from services.runtime.settings import SERVICE_PORTS, Settings
@@ -99,17 +101,32 @@ def test_dashboards_count_the_network_and_identity_stays_in_intake(stack: Api) -
     assert stack.get("intake", f"/patients/{pid}", Role.NURSE)["identity"]["given_name"] == "Demo"
 
 
+def journeys_of(api: Api, patients: dict[str, str]) -> dict[str, Any]:
+    return {label: api.get("journey", f"/patients/{pid}/journey", Role.OPS)
+            for label, pid in patients.items()}  # fmt: skip
+
+
+def settled(api: Api) -> str | None:
+    """The projection's content hash once nothing is left to consume and it stops changing."""
+    first = api.get("journey", "/admin/projection", Role.OPS)["content_hash"]
+    time.sleep(1.0)
+    lag = api.get("journey", "/admin/lag", Role.OPS)["total"]
+    second = api.get("journey", "/admin/projection", Role.OPS)["content_hash"]
+    return str(second) if lag == 0 and first == second else None
+
+
 def test_the_rebuild_command_switches_to_an_identical_projection(
     stack: Api, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out, before = scenario.run(stack)
+    out, _ = scenario.run(stack)
+    quiet_hash = until(lambda: settled(stack), 60, "the projection to settle")
+    before = journeys_of(stack, out.patients)
     assert rebuild.main(["--url", stack.urls["journey"]]) == 0
     printed = capsys.readouterr()
     assert "content hash unchanged" in printed.out
     assert "journeys -> journeys_g1" in printed.out
     assert "events" in printed.err, "a progress bar on stderr"
-    after = {label: stack.get("journey", f"/patients/{pid}/journey", Role.OPS)
-             for label, pid in out.patients.items()}  # fmt: skip
-    assert after == before
+    assert journeys_of(stack, out.patients) == before
+    assert stack.get("journey", "/admin/projection", Role.OPS)["content_hash"] == quiet_hash
     lag = stack.get("journey", "/admin/lag", Role.OPS)
     assert set(lag["lag"]) == {stack.settings.kafka_topic_prefix + t for t in Topic}
