@@ -11,9 +11,20 @@ from contracts.vocabulary import TaskKind
 Phq9Total = Annotated[int, Field(ge=0, le=27)]
 
 
+AssignmentReason = Literal["first_discharge", "coach_absent", "coach_left"]
+"""Why a patient got this coach: the first discharge, or their coach became unavailable."""
+
+
 class CoachAssigned(EventBase):
+    """The patient's coach is now `coach_id`. On a reassignment `previous_coach_id` is set and
+    `task_ids` lists the open follow-up tasks that moved with the patient to the new coach."""
+
     event_type: Literal["CoachAssigned"] = "CoachAssigned"
     coach_id: EntityId
+    previous_coach_id: EntityId | None = None
+    reason: AssignmentReason = "first_discharge"
+    task_ids: tuple[EntityId, ...] = ()
+    over_capacity: bool = False
 
 
 class FollowUpTaskCreated(EventBase):
@@ -30,6 +41,7 @@ class FollowUpTaskCompleted(EventBase):
     task_id: EntityId
     kind: TaskKind
     coach_id: EntityId
+    completed_by: EntityId | None = None
 
 
 class FollowUpTaskOverdue(EventBase):
@@ -38,6 +50,8 @@ class FollowUpTaskOverdue(EventBase):
     kind: TaskKind
     coach_id: EntityId
     escalated_to_site_lead: bool = False
+    due_at: UtcDatetime | None = None
+    site_lead_id: EntityId | None = None
 
 
 class IntegrationBookingRequested(EventBase):
@@ -45,6 +59,17 @@ class IntegrationBookingRequested(EventBase):
     task_id: EntityId
     session_id: EntityId
     book_by: UtcDatetime
+
+
+class IntegrationSessionRecorded(EventBase):
+    """A therapist recorded an integration session as held (`completed`) or not (`missed`)."""
+
+    event_type: Literal["IntegrationSessionRecorded"] = "IntegrationSessionRecorded"
+    integration_session_id: EntityId
+    status: Literal["completed", "missed"]
+    therapist_id: EntityId
+    held_at: UtcDatetime
+    session_id: EntityId | None = None
 
 
 class OutcomeMeasured(EventBase):
@@ -70,6 +95,7 @@ class RelapseSuspected(EventBase):
     event_type: Literal["RelapseSuspected"] = "RelapseSuspected"
     total: Phq9Total
     best_total: Phq9Total
+    baseline_total: Phq9Total | None = None
 
 
 EVENTS: tuple[type[EventBase], ...] = (
@@ -78,6 +104,7 @@ EVENTS: tuple[type[EventBase], ...] = (
     FollowUpTaskCompleted,
     FollowUpTaskOverdue,
     IntegrationBookingRequested,
+    IntegrationSessionRecorded,
     OutcomeMeasured,
     ResponseAchieved,
     RemissionAchieved,

@@ -1,4 +1,4 @@
-"""Events the scheduling service produces: courses and appointments."""
+"""Events the scheduling service produces: courses, appointments, proposals and site moves."""
 
 from typing import Annotated, Literal
 
@@ -6,6 +6,11 @@ from pydantic import Field
 
 from contracts.envelope import EntityId, EventBase, UtcDatetime
 from contracts.vocabulary import AppointmentKind, CoursePhase, Protocol
+
+Frequency = Literal["thrice_weekly", "twice_weekly", "weekly", "every_2_weeks", "every_4_weeks"]
+"""How often a course doses; a missed maintenance dose may return to the previous one."""
+
+BlockReason = Literal["site_not_rems_certified", "unknown_site", "no_capacity"]
 
 
 class CourseScheduled(EventBase):
@@ -27,6 +32,9 @@ class AppointmentBooked(EventBase):
     dose_number: Annotated[int, Field(ge=1)] | None = None
     protocol: Protocol | None = None
     course_phase: CoursePhase | None = None
+    room_id: EntityId | None = None
+    for_dose: Annotated[int, Field(ge=1)] | None = None
+    """An integration session's dose: the integration follows that treatment day."""
 
 
 class AppointmentRescheduled(EventBase):
@@ -35,18 +43,74 @@ class AppointmentRescheduled(EventBase):
     starts_at: UtcDatetime
     ends_at: UtcDatetime
     reason: str = Field(min_length=1, max_length=200)
+    chair_id: EntityId | None = None
+    provider_id: EntityId | None = None
+    room_id: EntityId | None = None
 
 
 class AppointmentCancelled(EventBase):
     event_type: Literal["AppointmentCancelled"] = "AppointmentCancelled"
     appointment_id: EntityId
     reason: str = Field(min_length=1, max_length=200)
+    kind: AppointmentKind | None = None
+    dose_number: Annotated[int, Field(ge=1)] | None = None
 
 
 class AppointmentNoShow(EventBase):
     event_type: Literal["AppointmentNoShow"] = "AppointmentNoShow"
     appointment_id: EntityId
     kind: AppointmentKind
+    dose_number: Annotated[int, Field(ge=1)] | None = None
+    course_phase: CoursePhase | None = None
+
+
+class CourseBlocked(EventBase):
+    """An approved course could not be booked: the reason says which rule stopped it."""
+
+    event_type: Literal["CourseBlocked"] = "CourseBlocked"
+    course_id: EntityId
+    protocol: Protocol
+    reason: BlockReason
+
+
+class BoosterProposed(EventBase):
+    """A booster dose proposed after a suspected relapse; a prescriber confirms or declines."""
+
+    event_type: Literal["BoosterProposed"] = "BoosterProposed"
+    proposal_id: EntityId
+    course_id: EntityId
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class FrequencyChangeProposed(EventBase):
+    """After a missed maintenance dose: return to the previous dosing frequency (prescriber)."""
+
+    event_type: Literal["FrequencyChangeProposed"] = "FrequencyChangeProposed"
+    proposal_id: EntityId
+    course_id: EntityId
+    missed_appointment_id: EntityId
+    current_frequency: Frequency
+    proposed_frequency: Frequency
+
+
+class ProposalDecided(EventBase):
+    event_type: Literal["ProposalDecided"] = "ProposalDecided"
+    proposal_id: EntityId
+    course_id: EntityId
+    confirmed: bool
+    decided_by: EntityId
+
+
+class CourseTransferred(EventBase):
+    """The course moved to another site (envelope site_id is the new site)."""
+
+    event_type: Literal["CourseTransferred"] = "CourseTransferred"
+    course_id: EntityId
+    from_site_id: EntityId
+    to_site_id: EntityId
+    reason: str = Field(min_length=1, max_length=200)
 
 
 EVENTS: tuple[type[EventBase], ...] = (
@@ -55,5 +119,10 @@ EVENTS: tuple[type[EventBase], ...] = (
     AppointmentRescheduled,
     AppointmentCancelled,
     AppointmentNoShow,
+    CourseBlocked,
+    BoosterProposed,
+    FrequencyChangeProposed,
+    ProposalDecided,
+    CourseTransferred,
 )
 """Every event the scheduling service publishes on its topic, in catalog order."""

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID, uuid5
 
 from pydantic import BaseModel, Field
 
 from contracts.coaching import (
+    AssignmentReason,
     CoachAssigned,
     FollowUpTaskCreated,
     IntegrationBookingRequested,
 )
-from contracts.envelope import EventBase, Stamp, UtcDatetime
+from contracts.envelope import EventBase, Stamp, UtcDatetime, stable_id
 from contracts.intake import ScreeningScored
 from contracts.session import SessionDischarged
 from contracts.vocabulary import CoursePhase, TaskKind
+from services.coaching.roster import Availability, CoachPool
 from services.coaching.rules import CoachingRules
 from services.runtime.errors import NotFound, RuleViolation
 
@@ -28,10 +29,6 @@ CheckIn = Literal["ok", "concern"]
 
 class CoachingError(RuleViolation):
     """Base of coaching's named rule violations."""
-
-
-class NoCoachAtSiteError(CoachingError):
-    """DESIGN: coaches are assigned per site, but the discharging site has none configured."""
 
 
 class TaskOfAnotherCoachError(CoachingError):
@@ -54,6 +51,10 @@ class UnknownTaskError(NotFound):
     """No such follow-up task for this patient."""
 
 
+class UnknownPatientError(NotFound):
+    """Coaching has no record of this patient (no screening or discharge seen yet)."""
+
+
 class TaskStatus(StrEnum):
     OPEN = "open"
     COMPLETED = "completed"
@@ -64,11 +65,23 @@ class Task(BaseModel):
     coach_id: str
     due_at: UtcDatetime
     session_id: str | None = None
+    correlation_id: UUID | None = None
     status: TaskStatus = TaskStatus.OPEN
+    overdue_notified: bool = False
+    escalated: bool = False
     completed_at: UtcDatetime | None = None
+    completed_by: str | None = None
     check_in: CheckIn | None = None
     goals: list[str] = Field(default_factory=list)
     note: str | None = None  # the coach's own note: stored here only, never logged or emitted
+
+
+class IntegrationSession(BaseModel):
+    status: Literal["completed", "missed"]
+    therapist_id: str
+    held_at: UtcDatetime
+    session_id: str | None = None
+    note: str | None = None  # the therapist's own note: stored here only, never logged or emitted
 
 
 class CoachingRecord(BaseModel):
@@ -79,7 +92,10 @@ class CoachingRecord(BaseModel):
     best_phq9: int | None = None
     response_achieved: bool = False
     remission_achieved: bool = False
+    relapse_suspected: bool = False
+    worsening_streak: int = 0
     tasks: dict[str, Task] = Field(default_factory=dict)
+    integration_sessions: dict[str, IntegrationSession] = Field(default_factory=dict)
 
     def open_tasks(self) -> dict[str, Task]:
         return {k: t for k, t in self.tasks.items() if t.status is TaskStatus.OPEN}
@@ -114,14 +130,6 @@ def decide_screening(
     return record.model_copy(update={"baseline_phq9": event.phq9_total}), []
 
 
-def least_loaded_coach(loads: Mapping[str, int]) -> str:
-    """DESIGN: coaches are assigned per site, least loaded first (patients already assigned).
-    Ties go to the lowest coach id so the choice is deterministic."""
-    if not loads:
-        raise NoCoachAtSiteError()
-    return min(loads, key=lambda coach: (loads[coach], coach))
-
-
 def follow_up_plan(
     record: CoachingRecord, discharge: SessionDischarged, rules: CoachingRules
 ) -> list[tuple[TaskKind, datetime]]:
@@ -148,47 +156,108 @@ def task_id_for(discharge_id: UUID, kind: TaskKind) -> str:
     return str(uuid5(discharge_id, kind.value))
 
 
+def new_task(
+    record: CoachingRecord,
+    task_id: str,
+    task: Task,
+    stamp: Stamp,
+) -> list[EventBase]:
+    """Add `task` to the record (mutated: callers pass their working copy) and announce it; an
+    integration-booking task also asks scheduling to book the session."""
+    record.tasks[task_id] = task
+    envelope = stamp.envelope(record.patient_id, record.site_id)
+    events: list[EventBase] = [
+        FollowUpTaskCreated(
+            **{**envelope, "event_id": stable_id(task_id, "created")},
+            task_id=task_id,
+            kind=task.kind,
+            coach_id=task.coach_id,
+            due_at=task.due_at,
+            session_id=task.session_id,
+        )
+    ]
+    if task.kind is TaskKind.INTEGRATION_BOOKING and task.session_id is not None:
+        events.append(
+            IntegrationBookingRequested(
+                **stamp.envelope(record.patient_id, record.site_id),
+                task_id=task_id,
+                session_id=task.session_id,
+                book_by=task.due_at,
+            )
+        )
+    return events
+
+
+def assign(
+    record: CoachingRecord, pool: CoachPool, reason: AssignmentReason, stamp: Stamp
+) -> list[EventBase]:
+    """Give the patient the pool's choice of coach (`CoachPool.choose`) and move their open
+    tasks along with them, so nothing stays in an absent or departed coach's queue. `record`
+    is the caller's working copy and is changed in place."""
+    previous = record.coach_id
+    coach_id, over_capacity = pool.choose(exclude=previous)
+    moved = sorted(k for k, t in record.open_tasks().items() if t.coach_id != coach_id)
+    for task_id in moved:
+        record.tasks[task_id] = record.tasks[task_id].model_copy(update={"coach_id": coach_id})
+    record.coach_id = coach_id
+    return [
+        CoachAssigned(
+            **stamp.envelope(record.patient_id, record.site_id),
+            coach_id=coach_id,
+            previous_coach_id=previous,
+            reason=reason,
+            task_ids=tuple(moved),
+            over_capacity=over_capacity,
+        )
+    ]
+
+
+def reason_for(status: Availability) -> AssignmentReason:
+    return "coach_left" if status is Availability.LEFT else "coach_absent"
+
+
+def decide_reassignment(
+    record: CoachingRecord | None, from_coach: str, pool: CoachPool, stamp: Stamp
+) -> tuple[CoachingRecord, list[EventBase]]:
+    """A coach who left or is absent hands each patient to the site's least-loaded available
+    coach, open tasks included (issue 6: reassignment when a coach leaves or is absent).
+    Re-checked under the aggregate lock: a patient already moved is left alone."""
+    if record is None:
+        raise UnknownPatientError()
+    status = pool.unavailable.get(from_coach)
+    if record.coach_id != from_coach or status is None:
+        return record, []
+    updated = record.model_copy(deep=True)
+    return updated, assign(updated, pool, reason_for(status), stamp)
+
+
 def decide_discharge(
     record: CoachingRecord | None,
     discharge: SessionDischarged,
-    loads: Mapping[str, int],
+    pool: CoachPool,
     rules: CoachingRules,
     stamp: Stamp,
 ) -> tuple[CoachingRecord, list[EventBase]]:
-    """Assign a coach if the patient has none (`loads`: patients per coach of the site), then
-    create the follow-up plan of `follow_up_plan` as tasks for that coach."""
+    """Assign a coach if the patient has none, or a new one if theirs is unavailable (`pool`:
+    the site's coaches), then create the follow-up plan of `follow_up_plan` as their tasks."""
     current = record or CoachingRecord(patient_id=discharge.patient_id, site_id=discharge.site_id)
     updated = current.model_copy(deep=True, update={"site_id": discharge.site_id})
     events: list[EventBase] = []
-
-    def envelope() -> dict[str, Any]:
-        return stamp.envelope(updated.patient_id, updated.site_id)
-
     if updated.coach_id is None:
-        updated.coach_id = least_loaded_coach(loads)
-        events.append(CoachAssigned(**envelope(), coach_id=updated.coach_id))
-    coach_id = updated.coach_id
+        events += assign(updated, pool, "first_discharge", stamp)
+    elif (status := pool.unavailable.get(updated.coach_id)) is not None:
+        events += assign(updated, pool, reason_for(status), stamp)
+    assert updated.coach_id is not None
     for kind, due_at in follow_up_plan(current, discharge, rules):
         task_id = task_id_for(discharge.event_id, kind)
         if task_id in updated.tasks:
             continue
-        updated.tasks[task_id] = Task(
-            kind=kind, coach_id=coach_id, due_at=due_at, session_id=discharge.session_id
+        task = Task(
+            kind=kind,
+            coach_id=updated.coach_id,
+            due_at=due_at,
+            session_id=discharge.session_id,
+            correlation_id=discharge.correlation_id,
         )
-        events.append(
-            FollowUpTaskCreated(
-                **envelope(),
-                task_id=task_id,
-                kind=kind,
-                coach_id=coach_id,
-                due_at=due_at,
-                session_id=discharge.session_id,
-            )
-        )
-        if kind is TaskKind.INTEGRATION_BOOKING:
-            events.append(
-                IntegrationBookingRequested(
-                    **envelope(), task_id=task_id, session_id=discharge.session_id, book_by=due_at
-                )
-            )
+        events += new_task(updated, task_id, task, stamp)
     return updated, events

@@ -1,58 +1,108 @@
-"""Coaching's message handlers and HTTP routes: load -> decide -> save (the outbox publishes)."""
+"""Coaching's message handlers, escalation sweep and reassignment: load -> decide -> save
+(the outbox publishes). HTTP routes are in `routes.py`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, status
-
-from contracts import Topic
+from contracts import Stamp, Topic
+from contracts.coaching import CoachAssigned
 from contracts.intake import ScreeningScored
 from contracts.session import SessionDischarged
-from services.coaching import domain, outcomes
-from services.coaching.api import CompleteTaskIn, CompletionOut, QueuedTask
-from services.coaching.domain import CoachingRecord, UnknownTaskError
+from services.coaching import domain, escalation
+from services.coaching.domain import CoachingRecord
+from services.coaching.roster import (
+    Availability,
+    CoachAvailability,
+    CoachPool,
+    Roster,
+    availability_key,
+    decide_availability,
+)
 from services.coaching.rules import CoachingRules
-from services.coaching.store import coach_loads, indexed, open_tasks_of
+from services.coaching.store import (
+    AVAILABILITY,
+    AVAILABILITY_INDEXES,
+    COLLECTION,
+    RECORD_INDEXES,
+    availability_indexed,
+    coach_loads,
+    due_for_sweep,
+    indexer,
+    patients_of,
+    unavailable_coaches,
+)
 from services.runtime.aggregate import AggregateStore
-from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.consumer import Routes
-from services.runtime.errors import NotFound
 from services.runtime.logging import get_logger
+from services.runtime.mongo import Document
 from services.runtime.network import Network
 from services.runtime.service import Service
 
 log = get_logger(__name__)
 
 
-class UnknownCoachError(NotFound):
-    """No site of the network lists this coach."""
+@dataclass
+class Coaching:
+    """Coaching's entry points over its two aggregates: patients' coaching records and coach
+    availability per site."""
 
+    service: Service
+    records: AggregateStore[CoachingRecord]
+    availability: AggregateStore[CoachAvailability]
+    rules: CoachingRules
+    network: Network
+    roster: Roster
 
-def event_routes(
-    service: Service, store: AggregateStore[CoachingRecord], rules: CoachingRules, network: Network
-) -> dict[Topic, Routes]:
-    """The routing table: which events coaching consumes, from which topic, handled by what."""
+    @property
+    def indexed(self) -> Callable[[CoachingRecord], Document]:
+        return indexer(self.rules)
 
-    async def on_screening_scored(event: ScreeningScored) -> None:
-        await store.apply(
+    def site_lead(self, site_id: str) -> str | None:
+        site = self.network.site(site_id)
+        return site.site_lead if site else None
+
+    async def pool(self, site_id: str, now: datetime) -> CoachPool:
+        """The site's coaches as assignment sees them at `now`."""
+        site = self.network.site(site_id)
+        coaches = site.coaches if site else ()
+        away = await unavailable_coaches(self.availability.collection, site_id, now)
+        unavailable = {c: a.status for c, a in away.items()}
+        present = [c for c in coaches if c not in unavailable]
+        return CoachPool(
+            loads=await coach_loads(self.records.collection, present),
+            unavailable=unavailable,
+            capacity={c: self.roster.capacity(c) for c in coaches},
+            site_lead=site.site_lead if site else None,
+            default_capacity=self.roster.default_capacity,
+        )
+
+    def event_routes(self) -> dict[Topic, Routes]:
+        """The routing table: which events coaching consumes, from which topic, handled by what."""
+        return {
+            Topic.INTAKE: {ScreeningScored: self.on_screening_scored},
+            Topic.SESSION: {SessionDischarged: self.on_session_discharged},
+        }
+
+    async def on_screening_scored(self, event: ScreeningScored) -> None:
+        await self.records.apply(
             event.patient_id,
             lambda r: domain.decide_screening(r, event),
             event_id=str(event.event_id),
-            indexed=indexed,
+            indexed=self.indexed,
         )
 
-    async def on_session_discharged(event: SessionDischarged) -> None:
-        current = (await store.load(event.patient_id)).state
-        site = network.site(event.site_id)
-        needs_coach = current is None or current.coach_id is None
-        loads = await coach_loads(store.collection, site.coaches if site and needs_coach else ())
-        stamp = service.stamp_for(event)
-        applied = await store.apply(
+    async def on_session_discharged(self, event: SessionDischarged) -> None:
+        stamp = self.service.stamp_for(event)
+        pool = await self.pool(event.site_id, stamp.now)
+        applied = await self.records.apply(
             event.patient_id,
-            lambda r: domain.decide_discharge(r, event, loads, rules, stamp),
+            lambda r: domain.decide_discharge(r, event, pool, self.rules, stamp),
             event_id=str(event.event_id),
-            indexed=indexed,
+            indexed=self.indexed,
         )
         log.info(
             "follow_up_planned",
@@ -61,69 +111,64 @@ def event_routes(
             events=[e.event_type for e in applied.events],
         )
 
-    return {
-        Topic.INTAKE: {ScreeningScored: on_screening_scored},
-        Topic.SESSION: {SessionDischarged: on_session_discharged},
-    }
+    async def sweep_overdue(self, now: datetime) -> int:
+        """Fire overdue and escalation events for every patient the index says is due; each
+        decision re-checks under the aggregate lock (safe with two instances; see
+        `services.runtime.sweeper`)."""
+        fired, sweep_stamp = 0, Stamp(now, self.service.name, uuid4(), uuid4)
+        for patient_id in await due_for_sweep(self.records.collection, now):
+            applied = await self.records.apply(
+                patient_id,
+                lambda r: escalation.decide_sweep(
+                    r, now, self.rules, self.site_lead(r.site_id) if r else None, sweep_stamp
+                ),
+                indexed=self.indexed,
+            )
+            fired += len(applied.events)
+        return fired
 
-
-def queue_scope(principal: Principal, coach_id: str, network: Network) -> frozenset[str] | None:
-    """Which sites' patients the caller may see in `coach_id`'s queue (None: every site).
-    A coach sees only their own queue; a site admin or ops any coach of their sites."""
-    if principal.role is Role.COACH:
-        if coach_id != principal.subject:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "coaches see only their own queue")
-        return None
-    coach_sites = [s.site_id for s in network.sites if coach_id in s.coaches]
-    if not coach_sites:
-        raise UnknownCoachError(coach_id)
-    if not any(principal.may_access(site) for site in coach_sites):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "coach works at none of your sites")
-    return None if ALL_SITES in principal.sites else principal.sites
-
-
-def routes(
-    service: Service, store: AggregateStore[CoachingRecord], rules: CoachingRules, network: Network
-) -> APIRouter:
-    router = APIRouter(tags=["coaching"])
-
-    @router.get("/coaches/{coach_id}/tasks")
-    async def coach_tasks(
-        coach_id: str,
-        principal: Annotated[Principal, Depends(require(Role.COACH, Role.SITE_ADMIN, Role.OPS))],
-    ) -> list[QueuedTask]:
-        sites = queue_scope(principal, coach_id, network)
-        return await open_tasks_of(store.collection, coach_id, sites, service.clock())
-
-    @router.post("/patients/{patient_id}/tasks/{task_id}/complete")
-    async def complete_task(
-        patient_id: str,
-        task_id: str,
-        body: CompleteTaskIn,
-        principal: Annotated[Principal, Depends(require(Role.COACH))],
-    ) -> CompletionOut:
-        record = (await store.load(patient_id)).state
-        if record is None or not principal.may_access(record.site_id):
-            raise UnknownTaskError(task_id)
-        stamp, outcome = service.stamp(), body.outcome.to_domain()
-        applied = await store.apply(
-            patient_id,
-            lambda r: outcomes.decide_completion(
-                r, task_id, principal.subject, outcome, body.note, stamp, rules
-            ),
-            indexed=indexed,
+    async def set_availability(
+        self, site_id: str, coach_id: str, status: Availability, until: datetime | None
+    ) -> tuple[CoachAvailability, list[tuple[str, CoachAssigned]]]:
+        """Record the coach's availability, then move each of their patients at the site (with
+        open tasks) to the least-loaded available coach. Re-running it finishes an interrupted
+        move: patients already moved are skipped under their lock."""
+        stamp = self.service.stamp()
+        applied = await self.availability.apply(
+            availability_key(site_id, coach_id),
+            lambda a: decide_availability(a, site_id, coach_id, status, until, stamp.now),
+            indexed=availability_indexed,
         )
         assert applied.state is not None
-        task = applied.state.tasks[task_id]
-        log.info(
-            "follow_up_task_completed", patient_id=patient_id, task_id=task_id, kind=task.kind.value
-        )
-        return CompletionOut(
-            patient_id=patient_id,
-            task_id=task_id,
-            kind=task.kind,
-            status=task.status.value,
-            events=[e.event_type for e in applied.events],
-        )
+        moved: list[tuple[str, CoachAssigned]] = []
+        if applied.state.unavailable_at(stamp.now) is None:
+            return applied.state, moved
+        pool = await self.pool(site_id, stamp.now)
+        for patient_id in await patients_of(self.records.collection, site_id, coach_id):
+            done = await self.records.apply(
+                patient_id,
+                lambda r: domain.decide_reassignment(r, coach_id, pool, stamp),
+                indexed=self.indexed,
+            )
+            for event in done.events:
+                if isinstance(event, CoachAssigned):
+                    pool.took(event.coach_id)
+                    moved.append((patient_id, event))
+        log.info("coach_unavailable", site_id=site_id, status=status.value, moved=len(moved))
+        return applied.state, moved
 
-    return router
+
+def wire(service: Service, rules: CoachingRules, network: Network, roster: Roster) -> Coaching:
+    """Stores, subscribers and the escalation sweeper of one coaching service."""
+    coaching = Coaching(
+        service,
+        service.store(COLLECTION, CoachingRecord, indexes=RECORD_INDEXES),
+        service.store(AVAILABILITY, CoachAvailability, indexes=AVAILABILITY_INDEXES),
+        rules,
+        network,
+        roster,
+    )
+    for topic, handlers in coaching.event_routes().items():
+        service.subscribe(topic, handlers)
+    service.sweep("follow_up_overdue", coaching.sweep_overdue)
+    return coaching

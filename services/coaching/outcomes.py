@@ -9,6 +9,7 @@ from uuid import UUID, uuid5
 from contracts.coaching import (
     FollowUpTaskCompleted,
     OutcomeMeasured,
+    RelapseSuspected,
     RemissionAchieved,
     ResponseAchieved,
 )
@@ -38,6 +39,15 @@ def is_remission(total: int, rules: CoachingRules) -> bool:
     """Remission: PHQ-9 < 5, i.e. back in the minimal band 0-4 (DESIGN; Kroenke, Spitzer &
     Williams 2001 PHQ-9 scoring; AIMS Center measurement-based care)."""
     return total < rules.remission_below
+
+
+def is_worsening(total: int, best: int, rules: CoachingRules) -> bool:
+    """Worsening, the relapse signal after a response: the PHQ-9 is back at or above 10 (the
+    cut-off for clinically significant depression: Kroenke, Spitzer & Williams 2001; Manea,
+    Gilbody & McMillan 2012, CMAJ 184:E191) *and* at least 5 points above the best follow-up
+    score (5 points is the PHQ-9's minimal clinically important change: Löwe et al. 2004, Med
+    Care 42:1194). Both are configurable (`relapse_at_least`, `relapse_rise_points`)."""
+    return total >= rules.relapse_at_least and total - best >= rules.relapse_rise_points
 
 
 def risk_flag_id(task_id: str) -> UUID:
@@ -76,17 +86,53 @@ def measure_phq9(
             )
         )
     baseline = record.baseline_phq9
-    if (
-        baseline is not None
-        and not record.response_achieved
-        and is_response(baseline, total, rules)
-    ):
+    responded = baseline is not None and is_response(baseline, total, rules)
+    if responded and not record.response_achieved:
+        assert baseline is not None
         updated.response_achieved = True
         events.append(ResponseAchieved(**envelope(pid, site), total=total, baseline_total=baseline))
     if not record.remission_achieved and is_remission(total, rules):
         updated.remission_achieved = True
         events.append(RemissionAchieved(**envelope(pid, site), total=total))
+    events += detect_relapse(record, updated, total, responded, stamp, rules)
     return updated, events
+
+
+def detect_relapse(
+    record: CoachingRecord,
+    updated: CoachingRecord,
+    total: int,
+    responded: bool,
+    stamp: Stamp,
+    rules: CoachingRules,
+) -> list[EventBase]:
+    """DESIGN: worsening after response ⇒ RelapseSuspected (scheduling proposes a booster).
+    Worsening is `is_worsening` against the best score *before* this one, on
+    `relapse_confirmations` consecutive follow-up PHQ-9s (default 1, so the booster is not
+    delayed a month in maintenance; SUSTAIN-1, Daly et al. 2019 JAMA Psychiatry 76:893,
+    confirmed relapse on 2 consecutive assessments: set 2 for that). Suspected once per
+    episode: a later PHQ-9 meeting the response criterion again re-arms it."""
+    best_before = record.best_phq9
+    worse = best_before is not None and is_worsening(total, best_before, rules)
+    updated.worsening_streak = record.worsening_streak + 1 if worse else 0
+    if responded:
+        updated.relapse_suspected = False
+    if (
+        not record.response_achieved
+        or record.relapse_suspected
+        or best_before is None
+        or updated.worsening_streak < rules.relapse_confirmations
+    ):
+        return []
+    updated.relapse_suspected = True
+    return [
+        RelapseSuspected(
+            **stamp.envelope(record.patient_id, record.site_id),
+            total=total,
+            best_total=best_before,
+            baseline_total=record.baseline_phq9,
+        )
+    ]
 
 
 def decide_completion(
@@ -97,14 +143,17 @@ def decide_completion(
     note: str | None,
     stamp: Stamp,
     rules: CoachingRules,
+    site_lead: str | None = None,
 ) -> tuple[CoachingRecord, list[EventBase]]:
-    """The assigned coach completes an open task once; a PHQ-9 task needs the nine answers,
-    and PHQ-9 answers on any task are scored (`measure_phq9`). The note is kept on the task
-    and never emitted."""
+    """The assigned coach completes an open task once, or the site lead once it was escalated
+    to them (DESIGN: overdue tasks escalate coach -> site lead); a PHQ-9 task needs the nine
+    answers, and PHQ-9 answers on any task are scored (`measure_phq9`). The note is kept on
+    the task and never emitted."""
     task = record.tasks.get(task_id) if record else None
     if record is None or task is None:
         raise UnknownTaskError(task_id)
-    if task.coach_id != coach_id:
+    escalated_to_caller = task.escalated and site_lead is not None and coach_id == site_lead
+    if task.coach_id != coach_id and not escalated_to_caller:
         raise TaskOfAnotherCoachError(task_id)
     if task.status is TaskStatus.COMPLETED:
         raise TaskAlreadyCompletedError(task_id)
@@ -115,6 +164,7 @@ def decide_completion(
         update={
             "status": TaskStatus.COMPLETED,
             "completed_at": stamp.now,
+            "completed_by": coach_id,
             "check_in": outcome.check_in,
             "goals": list(outcome.goals),
             "note": note,
@@ -126,6 +176,7 @@ def decide_completion(
             task_id=task_id,
             kind=task.kind,
             coach_id=task.coach_id,
+            completed_by=coach_id,
         ),
     ]
     if outcome.phq9 is not None:

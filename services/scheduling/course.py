@@ -1,4 +1,4 @@
-"""A patient's course as scheduling stores it: decision, plan, appointments and status."""
+"""A patient's course as scheduling stores it: decision, plan, appointments and proposals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.scheduling import BlockReason, Frequency
 from contracts.vocabulary import AppointmentKind, CoursePhase, Decision, Protocol
-from services.runtime.errors import NotFound
+from services.scheduling.slots import Placement
 
 MAX_ID_LENGTH = 64
 """contracts.envelope.EntityId allows at most 64 characters."""
@@ -22,18 +23,22 @@ class CourseStatus(StrEnum):
     COMPLETED = "completed"
 
 
-class BlockedReason(StrEnum):
-    SITE_NOT_REMS_CERTIFIED = "site_not_rems_certified"
-    UNKNOWN_SITE = "unknown_site"
-
-
 class AppointmentStatus(StrEnum):
     BOOKED = "booked"
     COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
 
 
-class CourseNotFound(NotFound):
-    """No treatment course for this patient (or not in the caller's sites)."""
+class ProposalKind(StrEnum):
+    BOOSTER = "booster"
+    FREQUENCY = "frequency"
+
+
+class ProposalStatus(StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    DECLINED = "declined"
 
 
 class Appointment(BaseModel):
@@ -42,10 +47,47 @@ class Appointment(BaseModel):
     kind: AppointmentKind
     starts_at: datetime
     ends_at: datetime
+    site_id: str = ""
     chair_id: str | None = None
+    room_id: str | None = None
+    provider_id: str | None = None
     dose_number: int | None = None
     course_phase: CoursePhase | None = None
+    for_dose: int | None = None
     status: AppointmentStatus = AppointmentStatus.BOOKED
+    reason: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.status is AppointmentStatus.BOOKED
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(
+            site_id=self.site_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            chair_id=self.chair_id,
+            room_id=self.room_id,
+            provider_id=self.provider_id,
+        )
+
+    def placed(self, placement: Placement) -> Appointment:
+        return self.model_copy(update=placement.model_dump())
+
+
+class Proposal(BaseModel):
+    """Something a prescriber decides: a booster slot, or a return to a previous frequency."""
+
+    model_config = ConfigDict(frozen=True)
+    proposal_id: str
+    kind: ProposalKind
+    reason: str
+    status: ProposalStatus = ProposalStatus.OPEN
+    placement: Placement | None = None
+    missed_appointment_id: str | None = None
+    current_frequency: Frequency | None = None
+    proposed_frequency: Frequency | None = None
 
 
 class Course(BaseModel):
@@ -61,7 +103,34 @@ class Course(BaseModel):
     doses_given: tuple[int, ...] = ()
     appointments: tuple[Appointment, ...] = ()
     status: CourseStatus = CourseStatus.NOT_SCHEDULED
-    blocked_reason: BlockedReason | None = None
+    blocked_reason: BlockReason | None = None
+    frequency_override: Frequency | None = None
+    proposals: tuple[Proposal, ...] = ()
+
+    def appointment(self, appointment_id: str) -> Appointment | None:
+        return next((a for a in self.appointments if a.appointment_id == appointment_id), None)
+
+    def proposal(self, proposal_id: str) -> Proposal | None:
+        return next((p for p in self.proposals if p.proposal_id == proposal_id), None)
+
+    def dose(self, number: int) -> Appointment | None:
+        return next(
+            (
+                a
+                for a in self.appointments
+                if a.kind is AppointmentKind.DOSING and a.dose_number == number and a.live
+            ),
+            None,
+        )
+
+    def with_appointment(self, appointment: Appointment) -> Course:
+        others = [a for a in self.appointments if a.appointment_id != appointment.appointment_id]
+        ordered = sorted([*others, appointment], key=lambda a: (a.starts_at, a.appointment_id))
+        return self.model_copy(update={"appointments": tuple(ordered)})
+
+    def with_proposal(self, proposal: Proposal) -> Course:
+        others = [p for p in self.proposals if p.proposal_id != proposal.proposal_id]
+        return self.model_copy(update={"proposals": (*others, proposal)})
 
 
 def entity_id(prefix: str, patient_id: str, suffix: str = "") -> str:
@@ -75,14 +144,7 @@ def entity_id(prefix: str, patient_id: str, suffix: str = "") -> str:
     return "-".join([prefix, digest, *tail])
 
 
-def active_plan(course: Course) -> tuple[Protocol, int] | None:
-    """(protocol, planned doses) of a course being dosed; None when it is not active."""
-    if course.status is not CourseStatus.ACTIVE:
-        return None
-    if course.protocol is None or course.planned_doses is None:
-        return None
-    return course.protocol, course.planned_doses
-
-
-def blocked(course: Course, reason: BlockedReason) -> Course:
-    return course.model_copy(update={"status": CourseStatus.BLOCKED, "blocked_reason": reason})
+def session_appointment(session_id: str) -> str | None:
+    """The appointment a treatment-day session belongs to: the session service names sessions
+    `ses-<appointment id>` (hashed only for ids past 60 characters, which ours never are)."""
+    return session_id.removeprefix("ses-") if session_id.startswith("ses-") else None

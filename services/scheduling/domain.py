@@ -1,121 +1,117 @@
-"""Scheduling rules: a patient's course from eligibility to the last planned dose.
+"""Scheduling rules reacting to other services' events: course generation on approval, the
+next dose after a discharge, boosters after a suspected relapse, integration bookings.
 
-decide_* functions take the course (or None), the triggering event, the site, a Stamp and the
-rules, and return the new course and the events to publish. Every booked time derives from the
-triggering event's `occurred_at` on the site's wall clock, never from `now()`, so replaying the
-same events books the same schedule.
+decide_* functions are pure: they take the course (or None), the event and a Context (network,
+occupancy, stamp, rules) and return an Outcome: the new course, the events to publish, the
+reservations to take and those to release. The booker makes the reservations real.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 
-from contracts.envelope import Stamp
+from contracts.coaching import IntegrationBookingRequested, RelapseSuspected
+from contracts.envelope import EventBase, Stamp
 from contracts.intake import EligibilityDecided
-from contracts.scheduling import AppointmentBooked, CourseScheduled
-from contracts.session import SessionDischarged
-from contracts.vocabulary import AppointmentKind, CoursePhase, Decision, Protocol
-from services.runtime.network import Site
-from services.scheduling.clinic_calendar import (
-    add_business_days,
-    local_date,
-    local_slot,
-    roll_to_business_day,
+from contracts.scheduling import (
+    AppointmentBooked,
+    BlockReason,
+    BoosterProposed,
+    CourseBlocked,
+    CourseScheduled,
 )
+from contracts.session import SessionDischarged
+from contracts.vocabulary import AppointmentKind, Decision
 from services.scheduling.course import (
     Appointment,
     AppointmentStatus,
-    BlockedReason,
     Course,
-    CourseNotFound,
     CourseStatus,
-    active_plan,
-    blocked,
+    Proposal,
+    ProposalKind,
     entity_id,
+    session_appointment,
 )
-from services.scheduling.rules import Cadence, SchedulingRules
+from services.scheduling.errors import CourseNotFound
+from services.scheduling.network import ClinicNetwork, Site
+from services.scheduling.planning import Planner, dose_targets, plan_course
+from services.scheduling.rules import ProtocolPlan, SchedulingRules
+from services.scheduling.slots import Need, Occupancy, Placement
 
 
-def blocked_reason(protocol: Protocol, site: Site) -> BlockedReason | None:
-    """Spravato REMS: esketamine is dispensed and administered only in REMS-certified healthcare
-    settings, so it is never booked elsewhere. Other protocols need no certification."""
-    if protocol is Protocol.ESKETAMINE_TRD and not site.rems_certified:
-        return BlockedReason.SITE_NOT_REMS_CERTIFIED
-    return None
+@dataclass(frozen=True)
+class Context:
+    network: ClinicNetwork
+    occupancy: Occupancy
+    stamp: Stamp
+    rules: SchedulingRules
 
 
-def phase_of(dose_number: int, cadence: Cadence) -> CoursePhase:
-    """Esketamine: induction is weeks 1-4 twice weekly, i.e. doses 1-8 (Spravato PI, Dosage
-    and Administration); IV: the acute series of 6 infusions (published IV protocols).
-    Doses beyond are maintenance."""
-    if dose_number <= cadence.induction_doses:
-        return CoursePhase.INDUCTION
-    return CoursePhase.MAINTENANCE
+@dataclass(frozen=True)
+class Hold:
+    appointment_id: str
+    placement: Placement
 
 
-def next_dose_day(dose_given: int, given_on: date, cadence: Cadence) -> date:
-    """Esketamine induction twice weekly, alternating 3 and 4 days (Spravato PI, Dosage and
-    Administration); IV every 2-3 days as 2 business days (acute series over 2-3 weeks);
-    maintenance at the configured interval (esketamine weeks 5-8 weekly). Weekends roll to
-    Monday."""
-    if dose_given + 1 > cadence.induction_doses:
-        return roll_to_business_day(given_on + timedelta(days=cadence.maintenance_gap_days))
-    gap = cadence.induction_gaps[(dose_given - 1) % len(cadence.induction_gaps)]
-    if cadence.gaps_in_business_days:
-        return add_business_days(given_on, gap)
-    return roll_to_business_day(given_on + timedelta(days=gap))
+@dataclass(frozen=True)
+class Outcome:
+    course: Course
+    events: tuple[EventBase, ...] = ()
+    take: tuple[Hold, ...] = ()
+    release: tuple[str, ...] = field(default=())
 
 
-def dosing_appointment(
-    patient_id: str,
-    dose_number: int,
-    day: date,
-    site: Site,
-    cadence: Cadence,
-    rules: SchedulingRules,
-) -> Appointment:
-    """A monitored dosing slot in the site's first chair, as long as the protocol's monitoring
-    time (esketamine >= 2 h after dose per Spravato REMS; IV per DESIGN treatment day)."""
-    starts_at, ends_at = local_slot(day, rules.dosing_hour, cadence.slot_minutes, site.zone)
-    return Appointment(
-        appointment_id=entity_id("apt", patient_id, f"dose-{dose_number}"),
-        kind=AppointmentKind.DOSING,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        chair_id=site.chairs[0],
-        dose_number=dose_number,
-        course_phase=phase_of(dose_number, cadence),
-    )
+def holds(*appointments: Appointment) -> tuple[Hold, ...]:
+    return tuple(Hold(a.appointment_id, a.placement) for a in appointments)
 
 
 def booked(course: Course, appointment: Appointment, stamp: Stamp) -> AppointmentBooked:
-    dosing = appointment.kind is AppointmentKind.DOSING
+    treatment = appointment.kind in (AppointmentKind.DOSING, AppointmentKind.BOOSTER)
     return AppointmentBooked(
-        **stamp.envelope(course.patient_id, course.site_id),
+        **stamp.envelope(course.patient_id, appointment.site_id or course.site_id),
         appointment_id=appointment.appointment_id,
         course_id=course.course_id,
         kind=appointment.kind,
         starts_at=appointment.starts_at,
         ends_at=appointment.ends_at,
         chair_id=appointment.chair_id,
+        provider_id=appointment.provider_id,
+        room_id=appointment.room_id,
         dose_number=appointment.dose_number,
-        protocol=course.protocol if dosing else None,
+        protocol=course.protocol if treatment else None,
         course_phase=appointment.course_phase,
+        for_dose=appointment.for_dose,
     )
 
 
-def decide_eligibility(
-    course: Course | None,
-    decided: EligibilityDecided,
-    site: Site | None,
-    stamp: Stamp,
-    rules: SchedulingRules,
-) -> tuple[Course, list[CourseScheduled | AppointmentBooked]]:
-    """An approval with a protocol schedules the course (DESIGN journey steps 2-4); a decline or
-    a request for more information is only recorded. A course already booked is not rebooked
-    by a later decision; a blocked or unscheduled one is evaluated afresh."""
+def rems_blocks(plan: ProtocolPlan, site: Site) -> bool:
+    """Spravato REMS: esketamine is dispensed and administered only in REMS-certified
+    healthcare settings; protocols marked `rems_required` are never booked elsewhere."""
+    return plan.rems_required and not site.rems_certified
+
+
+def block(course: Course, reason: BlockReason, stamp: Stamp) -> Outcome:
+    """A course that cannot be booked says why, so the journey can show it."""
+    blocked = course.model_copy(update={"status": CourseStatus.BLOCKED, "blocked_reason": reason})
+    if course.protocol is None:
+        return Outcome(blocked)
+    event = CourseBlocked(
+        **stamp.envelope(course.patient_id, course.site_id),
+        course_id=course.course_id,
+        protocol=course.protocol,
+        reason=reason,
+    )
+    return Outcome(blocked, (event,))
+
+
+def decide_eligibility(course: Course | None, decided: EligibilityDecided, ctx: Context) -> Outcome:
+    """An approval with a protocol books the whole course (DESIGN journey steps 2-5:
+    preparation, every planned treatment day, an integration session after each); a decline
+    or a request for more information is only recorded. A booked course is not rebooked by a
+    later decision; a blocked or unscheduled one is evaluated afresh."""
     if course is not None and course.status in (CourseStatus.ACTIVE, CourseStatus.COMPLETED):
-        return course.model_copy(update={"decision": decided.decision}), []
+        return Outcome(course.model_copy(update={"decision": decided.decision}))
     recorded = Course(
         course_id=entity_id("crs", decided.patient_id),
         patient_id=decided.patient_id,
@@ -124,53 +120,35 @@ def decide_eligibility(
         protocol=decided.protocol,
     )
     if decided.decision is not Decision.APPROVED or decided.protocol is None:
-        return recorded, []
+        return Outcome(recorded)
+    site = ctx.network.site(decided.site_id)
     if site is None:
-        return blocked(recorded, BlockedReason.UNKNOWN_SITE), []
-    reason = blocked_reason(decided.protocol, site)
-    if reason is not None:
-        return blocked(recorded, reason), []
-    return schedule_course(recorded, decided, decided.protocol, site, stamp, rules)
-
-
-def schedule_course(
-    recorded: Course,
-    decided: EligibilityDecided,
-    protocol: Protocol,
-    site: Site,
-    stamp: Stamp,
-    rules: SchedulingRules,
-) -> tuple[Course, list[CourseScheduled | AppointmentBooked]]:
-    """Preparation session the next business day at the preparation hour (DESIGN journey step
-    3), then dose 1 at the dosing hour on the configured business day after it."""
-    cadence = rules.cadence(protocol)
-    prep_day = add_business_days(local_date(decided.occurred_at, site.zone), 1)
-    first_day = add_business_days(prep_day, rules.first_dose_business_days_after_preparation)
-    prep_start, prep_end = local_slot(
-        prep_day, rules.preparation_hour, rules.preparation_minutes, site.zone
-    )
-    preparation = Appointment(
-        appointment_id=entity_id("apt", recorded.patient_id, "prep"),
-        kind=AppointmentKind.PREPARATION,
-        starts_at=prep_start,
-        ends_at=prep_end,
-    )
-    first = dosing_appointment(recorded.patient_id, 1, first_day, site, cadence, rules)
-    planned = decided.planned_doses or cadence.default_doses
-    course = recorded.model_copy(
+        return block(recorded, "unknown_site", ctx.stamp)
+    plan = ctx.rules.plan(decided.protocol)
+    if rems_blocks(plan, site):
+        return block(recorded, "site_not_rems_certified", ctx.stamp)
+    planned = decided.planned_doses or plan.planned_doses
+    planner = Planner(decided.patient_id, site, ctx.network, ctx.occupancy.copy(), ctx.rules)
+    result = plan_course(planner, plan, planned, max(decided.occurred_at, ctx.stamp.now))
+    if result.doses_placed == 0:
+        return block(recorded, "no_capacity", ctx.stamp)
+    scheduled = recorded.model_copy(
         update={
             "status": CourseStatus.ACTIVE,
             "planned_doses": planned,
-            "appointments": (preparation, first),
+            "appointments": result.appointments,
         }
     )
-    scheduled = CourseScheduled(
-        **stamp.envelope(course.patient_id, course.site_id),
-        course_id=course.course_id,
-        protocol=protocol,
-        planned_doses=planned,
-    )
-    return course, [scheduled, booked(course, preparation, stamp), booked(course, first, stamp)]
+    events: list[EventBase] = [
+        CourseScheduled(
+            **ctx.stamp.envelope(scheduled.patient_id, scheduled.site_id),
+            course_id=scheduled.course_id,
+            protocol=decided.protocol,
+            planned_doses=planned,
+        ),
+        *(booked(scheduled, a, ctx.stamp) for a in result.appointments),
+    ]
+    return Outcome(scheduled, tuple(events), holds(*result.appointments))
 
 
 def mark_given(course: Course, discharged: SessionDischarged) -> Course:
@@ -178,7 +156,7 @@ def mark_given(course: Course, discharged: SessionDischarged) -> Course:
 
     def attended(a: Appointment) -> bool:
         return a.appointment_id == discharged.appointment_id or (
-            a.kind is AppointmentKind.DOSING and a.dose_number == discharged.dose_number
+            a.kind is AppointmentKind.DOSING and a.dose_number == discharged.dose_number and a.live
         )
 
     appointments = tuple(
@@ -189,37 +167,142 @@ def mark_given(course: Course, discharged: SessionDischarged) -> Course:
     return course.model_copy(update={"appointments": appointments, "doses_given": doses})
 
 
-def decide_discharge(
-    course: Course | None,
-    discharged: SessionDischarged,
-    site: Site | None,
-    stamp: Stamp,
-    rules: SchedulingRules,
-) -> tuple[Course, list[AppointmentBooked]]:
-    """A discharge marks its dose given; the next dose is booked until the planned number is
-    reached, and the last planned dose completes the course (DESIGN journey step 4).
+def decide_discharge(course: Course | None, discharged: SessionDischarged, ctx: Context) -> Outcome:
+    """A discharge marks its dose given; the last planned dose completes the course (DESIGN
+    journey step 4). When the next dose is not booked (cancelled, or a course booked before
+    whole-course scheduling), it is booked from the protocol's cadence.
 
     Raises CourseNotFound when no course exists yet (cross-topic reordering during a replay):
     the consumer retries and then dead-letters it for re-drive instead of losing the dose.
     """
     if course is None:
         raise CourseNotFound(discharged.patient_id)
-    plan = active_plan(course)
-    if plan is None or discharged.dose_number in course.doses_given:
-        return course, []
-    protocol, planned_doses = plan
+    if course.status is not CourseStatus.ACTIVE or course.protocol is None:
+        return Outcome(course)
+    if discharged.dose_number in course.doses_given:
+        return Outcome(course)
     given = mark_given(course, discharged)
-    if discharged.dose_number >= planned_doses:
-        return given.model_copy(update={"status": CourseStatus.COMPLETED}), []
-    upcoming = discharged.dose_number + 1
-    if any(a.dose_number == upcoming for a in given.appointments):
-        return given, []
-    if site is None:
-        return blocked(given, BlockedReason.UNKNOWN_SITE), []
-    cadence = rules.cadence(protocol)
-    day = next_dose_day(
-        discharged.dose_number, local_date(discharged.occurred_at, site.zone), cadence
+    planned = given.planned_doses or discharged.dose_number
+    if discharged.dose_number >= planned:
+        return Outcome(given.model_copy(update={"status": CourseStatus.COMPLETED}))
+    protocol = course.protocol
+    ahead = [
+        a
+        for a in given.appointments
+        if a.live
+        and a.kind is AppointmentKind.DOSING
+        and (a.dose_number or 0) > discharged.dose_number
+    ]
+    site = ctx.network.site(given.site_id)
+    if ahead or site is None:
+        return Outcome(given)
+    plan = ctx.rules.plan(protocol)
+    planner = Planner(given.patient_id, site, ctx.network, ctx.occupancy.copy(), ctx.rules)
+    day = planner.local_day(discharged.occurred_at)
+    targets = dose_targets(plan, site, day, planned, given.frequency_override)
+    upcoming = targets[discharged.dose_number]
+    gap = timedelta(days=upcoming.min_gap_days)
+    target = type(upcoming)(
+        upcoming.number,
+        upcoming.phase,
+        upcoming.frequency,
+        day + gap,
+        day + gap + timedelta(days=3),
+        upcoming.min_gap_days,
     )
-    appointment = dosing_appointment(course.patient_id, upcoming, day, site, cadence, rules)
-    updated = given.model_copy(update={"appointments": (*given.appointments, appointment)})
-    return updated, [booked(updated, appointment, stamp)]
+    dose = planner.dose(target, day, plan, day + timedelta(days=1))
+    if dose is None:
+        return Outcome(given)
+    integration = planner.integration(dose)
+    new = [dose, *([integration] if integration else [])]
+    for appointment in new:
+        given = given.with_appointment(appointment)
+    return Outcome(given, tuple(booked(given, a, ctx.stamp) for a in new), holds(*new))
+
+
+def decide_relapse(course: Course | None, relapse: RelapseSuspected, ctx: Context) -> Outcome:
+    """DESIGN 'After treatment': worsening after response => RelapseSuspected => scheduling
+    proposes a booster; effects can be transient (DESIGN journey step 6). The slot is the first
+    free dosing slot within `booster_within_days`; a prescriber confirms it (a psychiatrist
+    decides dosing, DESIGN 'Who uses it'). One open booster proposal at a time."""
+    if course is None or course.protocol is None or course.decision is not Decision.APPROVED:
+        return Outcome(course) if course else Outcome(_unknown(relapse))
+    if any(p.kind is ProposalKind.BOOSTER and p.status == "open" for p in course.proposals):
+        return Outcome(course)
+    site = ctx.network.site(course.site_id)
+    plan = ctx.rules.plan(course.protocol)
+    if site is None or rems_blocks(plan, site):
+        return Outcome(course)
+    planner = Planner(course.patient_id, site, ctx.network, ctx.occupancy.copy(), ctx.rules)
+    first = planner.local_day(max(relapse.occurred_at, ctx.stamp.now)) + timedelta(days=1)
+    days = [first + timedelta(days=n) for n in range(ctx.rules.booster_within_days)]
+    placement = planner.place(Need.of(AppointmentKind.BOOSTER, plan.dose_minutes), days)
+    if placement is None:
+        return Outcome(course)
+    proposal = Proposal(
+        proposal_id=entity_id("prp", course.patient_id, f"bst-{relapse.event_id.hex[:8]}"),
+        kind=ProposalKind.BOOSTER,
+        reason="relapse_suspected",
+        placement=placement,
+    )
+    event = BoosterProposed(
+        **ctx.stamp.envelope(course.patient_id, course.site_id),
+        proposal_id=proposal.proposal_id,
+        course_id=course.course_id,
+        starts_at=placement.starts_at,
+        ends_at=placement.ends_at,
+        reason=f"relapse suspected: PHQ-9 {relapse.total} after best {relapse.best_total}",
+    )
+    return Outcome(course.with_proposal(proposal), (event,))
+
+
+def _unknown(event: EventBase) -> Course:
+    return Course(
+        course_id=entity_id("crs", event.patient_id),
+        patient_id=event.patient_id,
+        site_id=event.site_id,
+        decision=Decision.NEEDS_MORE_INFORMATION,
+    )
+
+
+def decide_integration_request(
+    course: Course | None, request: IntegrationBookingRequested, ctx: Context
+) -> Outcome:
+    """Coaching asks for the integration session after a treatment day (DESIGN 'After
+    treatment': booking within 72 h). Already booked for that dose: nothing to do. Otherwise
+    the first free therapist slot before `book_by` (and not in the past)."""
+    if course is None:
+        raise CourseNotFound(request.patient_id)
+    appointment_id = session_appointment(request.session_id)
+    dose = course.appointment(appointment_id) if appointment_id else None
+    number = dose.dose_number if dose else None
+    if any(
+        a.kind is AppointmentKind.INTEGRATION
+        and a.live
+        and a.for_dose == number
+        and number is not None
+        for a in course.appointments
+    ):
+        return Outcome(course)
+    site = ctx.network.site(course.site_id)
+    if site is None:
+        return Outcome(course)
+    planner = Planner(course.patient_id, site, ctx.network, ctx.occupancy.copy(), ctx.rules)
+    anchor = (
+        dose
+        if dose is not None
+        else Appointment(
+            appointment_id=f"req-{request.task_id}"[:64],
+            kind=AppointmentKind.DOSING,
+            starts_at=ctx.stamp.now,
+            ends_at=ctx.stamp.now,
+            site_id=site.site_id,
+        )
+    )
+    earliest = max(ctx.stamp.now, anchor.ends_at)
+    shifted = anchor.model_copy(update={"ends_at": earliest})
+    integration = planner.integration(shifted)
+    if integration is None:
+        return Outcome(course)
+    updated = course.with_appointment(integration)
+    return Outcome(updated, (booked(updated, integration, ctx.stamp),), holds(integration))

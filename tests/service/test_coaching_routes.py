@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -11,15 +12,22 @@ from fastapi.testclient import TestClient
 from contracts import Topic
 from contracts.session import SessionDischarged
 from contracts.vocabulary import TaskKind
-from services.coaching.domain import CoachingRecord
-from services.coaching.handlers import event_routes, routes
+from services.coaching.main import build
+from services.coaching.roster import Roster
 from services.coaching.rules import CoachingRules
-from services.runtime.aggregate import AggregateStore
 from services.runtime.auth import Role, mint_token
 from services.runtime.network import Network, Site
 from services.runtime.service import Service
 from services.runtime.settings import Settings
-from tests.support.memory import MemoryCollection
+from tests.support.memory import (
+    Cursor,
+    Document,
+    MemoryCollection,
+    MemoryDatabase,
+    Result,
+    matches,
+    project,
+)
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged
 
 NOW = DISCHARGED_AT + timedelta(days=2)
@@ -46,15 +54,51 @@ NETWORK = Network(
 )
 
 
+class RangeCollection(MemoryCollection):
+    """The twin plus `$lt` on top-level fields (the sweep's query), yielding to the event loop
+    around reads and writes so concurrent writers really interleave."""
+
+    def find(self, query: Document, projection: Document | None = None) -> Cursor:
+        ranged = {k: v["$lt"] for k, v in query.items() if isinstance(v, dict) and "$lt" in v}
+        plain = {k: v for k, v in query.items() if k not in ranged}
+        return Cursor(
+            [
+                project(d, projection)
+                for d in self.docs.values()
+                if matches(d, plain)
+                and all(d.get(k) is not None and d[k] < bound for k, bound in ranged.items())
+            ]
+        )
+
+    async def find_one(
+        self, query: Document, projection: Document | None = None
+    ) -> Document | None:
+        await asyncio.sleep(0)
+        return await super().find_one(query, projection)
+
+    async def replace_one(self, query: Document, doc: Document) -> Result:
+        await asyncio.sleep(0)
+        return await super().replace_one(query, doc)
+
+
+class RangeDatabase(MemoryDatabase):
+    def __getitem__(self, name: str) -> MemoryCollection:
+        return self.collections.setdefault(name, RangeCollection())
+
+
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, db: RangeDatabase | None = None, rules: CoachingRules | None = None) -> None:
+        self.db = db or RangeDatabase()
         self.settings = Settings().for_service("coaching")
-        self.service = Service.create("coaching", self.settings, title="t", description="d")
-        self.service.clock = lambda: NOW
-        self.collection = MemoryCollection()
-        self.store = AggregateStore(cast(Any, self.collection), CoachingRecord)
-        self.handlers = event_routes(self.service, self.store, CoachingRules(), NETWORK)
-        self.service.http.include_router(routes(self.service, self.store, CoachingRules(), NETWORK))
+        self.service = Service.create(
+            "coaching", self.settings, title="t", description="d", db=cast(Any, self.db)
+        )
+        self.now = NOW
+        self.service.clock = lambda: self.now
+        self.coaching = build(self.service, rules or CoachingRules(), NETWORK, Roster())
+        self.collection = self.db["coaching_records"]
+        self.store = self.coaching.records
+        self.handlers = self.coaching.event_routes()
         self.http = TestClient(self.service.http)
 
     async def discharge(self, patient_id: str, n: int = 1) -> SessionDischarged:

@@ -1,14 +1,16 @@
-"""Scheduling's subscriber through FastStream's own test broker, over the in-memory twin."""
+"""Scheduling's subscribers through FastStream's own test broker, over the in-memory twin."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.message import StreamMessage
 
 from contracts import Topic, dlq
+from contracts.coaching import RelapseSuspected
 from contracts.scheduling import AppointmentBooked, CourseScheduled
 from contracts.vocabulary import Protocol
 from services.runtime.consumer import current_message
@@ -16,12 +18,34 @@ from services.runtime.settings import Settings
 from services.scheduling import main
 from services.scheduling.course import Course
 from tests.support.events import approved, stamp
-from tests.support.memory import MemoryDatabase
+from tests.support.memory import Document, MemoryCollection, MemoryDatabase, Result
 
 
-def scheduling() -> tuple[KafkaBroker, MemoryDatabase, list[StreamMessage[Any]]]:
+class DeletingCollection(MemoryCollection):
+    """The twin plus `delete_one` / `delete_many` (equality and `$in` filters): reservations
+    are released by deleting them."""
+
+    async def delete_one(self, query: Document) -> Result:
+        found = await self.find_one(query)
+        if found is not None:
+            del self.docs[found["_id"]]
+        return Result(int(found is not None))
+
+    async def delete_many(self, query: Document) -> Result:
+        gone = [d["_id"] for d in self.find(query).docs]
+        for key in gone:
+            del self.docs[key]
+        return Result(len(gone))
+
+
+class SchedulingDatabase(MemoryDatabase):
+    def __getitem__(self, name: str) -> MemoryCollection:
+        return self.collections.setdefault(name, DeletingCollection())
+
+
+def scheduling() -> tuple[KafkaBroker, SchedulingDatabase, list[StreamMessage[Any]]]:
     """The real composition root over the memory twin, plus a tap on the dead-letter topic."""
-    db = MemoryDatabase()
+    db = SchedulingDatabase()
     app = main.create_app(Settings().for_service("scheduling"), db=cast(Any, db))
     broker: KafkaBroker = app._brokers[0]  # type: ignore[assignment]
     dead: list[StreamMessage[Any]] = []
@@ -33,20 +57,44 @@ def scheduling() -> tuple[KafkaBroker, MemoryDatabase, list[StreamMessage[Any]]]
     return broker, db, dead
 
 
-async def test_an_approval_books_preparation_and_first_dose_once_even_when_redelivered() -> None:
+async def test_an_approval_books_the_course_once_even_when_redelivered() -> None:
     broker, db, dead = scheduling()
-    decision = approved("pat-svc-1", s=stamp(seed=4000), protocol=Protocol.ESKETAMINE_TRD)
+    now = datetime.now(UTC)
+    decision = approved("pat-svc-1", s=stamp(now=now, seed=4000), protocol=Protocol.ESKETAMINE_TRD)
     async with TestKafkaBroker(broker) as test_broker:
         for _ in range(2):
             await test_broker.publish(decision.model_dump(mode="json"), Topic.INTAKE.value)
     doc = db["courses"].docs["pat-svc-1"]
     types = [e["event_type"] for e in doc["outbox"]]
-    assert types == [CourseScheduled.__name__, AppointmentBooked.__name__, "AppointmentBooked"]
+    assert types == [CourseScheduled.__name__] + [AppointmentBooked.__name__] * 5
     assert doc["processed"] == [str(decision.event_id)]
     course = Course.model_validate(doc["state"])
-    assert [a.kind for a in course.appointments] == ["preparation", "dosing"]
-    assert course.appointments[1].chair_id == "north-chair-1"
+    assert [a.kind for a in course.appointments][:2] == ["preparation", "dosing"]
+    first = course.dose(1)
+    assert first is not None
+    assert first.chair_id == "north-chair-1"
+    assert db["reservation_intents"].docs == {}, "intent removed after the commit"
+    assert {d["patient_id"] for d in db["reservations"].docs.values()} == {"pat-svc-1"}
     assert dead == []
+
+
+async def test_a_suspected_relapse_proposes_a_booster_once() -> None:
+    broker, db, _ = scheduling()
+    now = datetime.now(UTC)
+    decision = approved("pat-svc-3", s=stamp(now=now, seed=4200))
+    relapse = RelapseSuspected(
+        **stamp("coaching", now=now, seed=4300).envelope("pat-svc-3", "site-north"),
+        total=16,
+        best_total=6,
+    )
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(decision.model_dump(mode="json"), Topic.INTAKE.value)
+        for _ in range(2):
+            await test_broker.publish(relapse.model_dump(mode="json"), Topic.COACHING.value)
+    course = Course.model_validate(db["courses"].docs["pat-svc-3"]["state"])
+    assert [p.kind for p in course.proposals] == ["booster"]
+    types = [e["event_type"] for e in db["courses"].docs["pat-svc-3"]["outbox"]]
+    assert types.count("BoosterProposed") == 1
 
 
 async def test_an_off_contract_message_is_dead_lettered_with_its_reason() -> None:

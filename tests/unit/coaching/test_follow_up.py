@@ -20,7 +20,6 @@ from contracts.intake import RiskFlagRaised
 from contracts.vocabulary import CoursePhase, RiskKind, RiskSeverity, TaskKind
 from services.coaching.domain import (
     CoachingRecord,
-    NoCoachAtSiteError,
     Outcome,
     Phq9AnswersRequiredError,
     TaskAlreadyCompletedError,
@@ -28,16 +27,16 @@ from services.coaching.domain import (
     UnknownTaskError,
     decide_discharge,
     decide_screening,
-    least_loaded_coach,
 )
 from services.coaching.outcomes import decide_completion
+from services.coaching.roster import CoachPool, NoCoachAtSiteError
 from services.coaching.rules import CoachingRules
 from tests.unit.coaching import builders
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged, of, phq9, screened
 
 NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 RULES = CoachingRules()
-LOADS = {"coach-ana": 0, "coach-ben": 0}
+LOADS = CoachPool({"coach-ana": 0, "coach-ben": 0})
 
 
 def stamp(now: datetime = NOW) -> Stamp:
@@ -121,7 +120,7 @@ def test_the_same_discharge_applied_twice_creates_nothing_the_second_time() -> N
 
 
 def test_first_discharge_assigns_the_least_loaded_coach_of_the_site() -> None:
-    loads = {"coach-ana": 5, "coach-ben": 2, "coach-cy": 3}
+    loads = CoachPool({"coach-ana": 5, "coach-ben": 2, "coach-cy": 3})
     record, events = decide_discharge(None, discharged(), loads, RULES, stamp())
     assert [e.coach_id for e in of(events, CoachAssigned)] == ["coach-ben"]
     assert {t.coach_id for t in created(events).values()} == {"coach-ben"}
@@ -129,14 +128,17 @@ def test_first_discharge_assigns_the_least_loaded_coach_of_the_site() -> None:
 
 
 def test_equally_loaded_coaches_are_chosen_by_coach_id() -> None:
-    assert least_loaded_coach({"coach-ben": 1, "coach-ana": 1, "coach-cy": 4}) == "coach-ana"
+    assert CoachPool({"coach-ben": 1, "coach-ana": 1, "coach-cy": 4}).choose() == (
+        "coach-ana",
+        False,
+    )
 
 
 def test_an_assigned_coach_keeps_the_patient_whatever_the_loads() -> None:
     record = after_first_discharge()
     assert record.coach_id == "coach-ana"
     updated, events = decide_discharge(
-        record, discharged(2), {"coach-ana": 9, "coach-ben": 0}, RULES, stamp()
+        record, discharged(2), CoachPool({"coach-ana": 9, "coach-ben": 0}), RULES, stamp()
     )
     assert updated.coach_id == "coach-ana"
     assert not of(events, CoachAssigned)
@@ -144,7 +146,7 @@ def test_an_assigned_coach_keeps_the_patient_whatever_the_loads() -> None:
 
 def test_a_site_without_coaches_cannot_take_a_discharge() -> None:
     with pytest.raises(NoCoachAtSiteError):
-        decide_discharge(None, discharged(), {}, RULES, stamp())
+        decide_discharge(None, discharged(), CoachPool({}), RULES, stamp())
 
 
 def test_first_screening_sets_the_baseline_and_a_later_one_does_not_move_it() -> None:

@@ -1,0 +1,129 @@
+"""Integration sessions recorded by therapists: a held session closes the booking task, a
+missed one renews the booking request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from contracts.coaching import FollowUpTaskCompleted, IntegrationSessionRecorded
+from contracts.envelope import EventBase, Stamp, stable_id
+from contracts.vocabulary import TaskKind
+from services.coaching.domain import (
+    CoachingError,
+    CoachingRecord,
+    IntegrationSession,
+    Task,
+    TaskStatus,
+    UnknownPatientError,
+    new_task,
+)
+from services.coaching.rules import CoachingRules
+
+
+class IntegrationSessionAlreadyRecordedError(CoachingError):
+    """An integration session is recorded once; this id already has a different record."""
+
+
+class IntegrationSessionInFutureError(CoachingError):
+    """An integration session is recorded after it was held, not before."""
+
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class RecordIntegrationSession:
+    integration_session_id: str
+    status: Literal["completed", "missed"]
+    held_at: datetime
+    session_id: str | None = None
+    note: str | None = None
+
+
+def decide_integration_session(
+    record: CoachingRecord | None,
+    command: RecordIntegrationSession,
+    therapist_id: str,
+    stamp: Stamp,
+    rules: CoachingRules,
+) -> tuple[CoachingRecord, list[EventBase]]:
+    """DESIGN journey step 5: integration sessions with the mental-health team follow treatment
+    days. Either way the session was booked, so the open integration-booking task(s) of its
+    treatment session (all open ones when it names none) are fulfilled; a missed session leaves
+    the patient without integration, so a new booking task and `IntegrationBookingRequested`
+    are due within `integration_rebook_within_hours`. The same record sent twice changes
+    nothing."""
+    if record is None:
+        raise UnknownPatientError()
+    if command.held_at > stamp.now:
+        raise IntegrationSessionInFutureError(command.integration_session_id)
+    known = record.integration_sessions.get(command.integration_session_id)
+    if known is not None:
+        if (known.status, known.session_id) == (command.status, command.session_id):
+            return record, []
+        raise IntegrationSessionAlreadyRecordedError(command.integration_session_id)
+    updated = record.model_copy(deep=True)
+    updated.integration_sessions[command.integration_session_id] = IntegrationSession(
+        status=command.status,
+        therapist_id=therapist_id,
+        held_at=command.held_at,
+        session_id=command.session_id,
+        note=command.note,
+    )
+    events: list[EventBase] = [
+        IntegrationSessionRecorded(
+            **stamp.envelope(record.patient_id, record.site_id),
+            integration_session_id=command.integration_session_id,
+            status=command.status,
+            therapist_id=therapist_id,
+            held_at=command.held_at,
+            session_id=command.session_id,
+        )
+    ]
+    events += _close_bookings(updated, command, therapist_id, stamp)
+    if command.status == "missed" and updated.coach_id is not None:
+        task_id = str(stable_id(command.integration_session_id, "rebook"))
+        task = Task(
+            kind=TaskKind.INTEGRATION_BOOKING,
+            coach_id=updated.coach_id,
+            due_at=stamp.now + timedelta(hours=rules.integration_rebook_within_hours),
+            session_id=command.session_id or _latest_session(record),
+            correlation_id=stamp.correlation_id,
+        )
+        events += new_task(updated, task_id, task, stamp)
+    return updated, events
+
+
+def _latest_session(record: CoachingRecord) -> str | None:
+    """The treatment session of the latest follow-up plan: what a rebooking integrates."""
+    planned = [t for t in record.tasks.values() if t.session_id is not None]
+    return max(planned, key=lambda t: t.due_at).session_id if planned else None
+
+
+def _close_bookings(
+    record: CoachingRecord, command: RecordIntegrationSession, therapist_id: str, stamp: Stamp
+) -> list[EventBase]:
+    events: list[EventBase] = []
+    for task_id, task in sorted(record.open_tasks().items()):
+        if task.kind is not TaskKind.INTEGRATION_BOOKING:
+            continue
+        if command.session_id is not None and task.session_id != command.session_id:
+            continue
+        record.tasks[task_id] = task.model_copy(
+            update={
+                "status": TaskStatus.COMPLETED,
+                "completed_at": stamp.now,
+                "completed_by": therapist_id,
+            }
+        )
+        events.append(
+            FollowUpTaskCompleted(
+                **stamp.envelope(record.patient_id, record.site_id),
+                task_id=task_id,
+                kind=task.kind,
+                coach_id=task.coach_id,
+                completed_by=therapist_id,
+            )
+        )
+    return events

@@ -1,0 +1,56 @@
+"""The clinic network scheduling books against: the seed file overlaid with what site admins
+stored through the admin API (one MongoDB document per site or provider, by id)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.runtime.mongo import Document
+from services.scheduling.network import ClinicNetwork, Provider, Site
+from services.scheduling.rules import SchedulingRules
+
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "scheduling.yaml"
+
+
+class SchedulingConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    network: ClinicNetwork = Field(default_factory=ClinicNetwork)
+    rules: SchedulingRules = Field(default_factory=SchedulingRules)
+
+
+def load_config(path: str | Path | None = None) -> SchedulingConfig:
+    source = Path(path or os.environ.get("SCHEDULING_CONFIG") or DEFAULT_PATH)
+    data: Any = yaml.safe_load(source.read_text()) or {}
+    return SchedulingConfig.model_validate(data)
+
+
+class NetworkStore:
+    def __init__(self, db: AsyncDatabase[Document], seed: ClinicNetwork) -> None:
+        self.collection = db["network"]
+        self.seed = seed
+
+    async def load(self) -> ClinicNetwork:
+        sites: list[Site] = []
+        providers: list[Provider] = []
+        async for doc in self.collection.find({}):
+            if doc.get("kind") == "site":
+                sites.append(Site.model_validate(doc["body"]))
+            elif doc.get("kind") == "provider":
+                providers.append(Provider.model_validate(doc["body"]))
+        return self.seed.overlaid(sites, providers)
+
+    async def put(self, item: Site | Provider) -> None:
+        kind = "site" if isinstance(item, Site) else "provider"
+        key = f"{kind}:{item.site_id if isinstance(item, Site) else item.provider_id}"
+        doc = {"_id": key, "kind": kind, "body": item.model_dump(mode="json")}
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            await self.collection.replace_one({"_id": key}, doc)

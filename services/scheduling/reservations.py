@@ -1,0 +1,200 @@
+"""Reservations: the database's guarantee that no chair, room, provider or patient is
+double-booked, also across scheduling instances.
+
+One document per (resource, 15-minute slot, seat) whose `_id` encodes all three; inserting
+it is atomic on MongoDB and on FerretDB (a unique `_id`), unlike FerretDB's conditional
+updates. A resource with capacity k (a nurse watching two chairs) has seats 0..k-1.
+
+Crash window: reservations are inserted before the course commits. An intent document
+(`reservation_intents`) is written first and removed after the commit; a sweeper releases
+reservations of intents older than the grace period whose appointment is not booked there
+(`release_orphans`). Until then, a retry for the same appointment reuses its own reservations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.runtime.mongo import Document
+from services.scheduling.course import Course
+from services.scheduling.domain import Hold
+from services.scheduling.errors import SlotTaken
+from services.scheduling.network import ClinicNetwork
+from services.scheduling.slots import Claim, Occupancy, claims, grid_slots
+
+
+def reservation_id(resource: str, slot: datetime, seat: int) -> str:
+    return f"{resource}@{slot.astimezone(UTC):%Y-%m-%dT%H:%M}#{seat}"
+
+
+class Reservations:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.slots = db["reservations"]
+        self.intents = db["reservation_intents"]
+
+    async def ensure_indexes(self) -> None:
+        for field in ("appointment_id", "resource", "day"):
+            await self.slots.create_index(field)
+        await self.intents.create_index("created_at")
+
+    async def occupancy(
+        self, resources: Iterable[str], days: Iterable[date], course: Course | None
+    ) -> Occupancy:
+        """Taken seats of `resources` on these UTC days. The patient's own reservations that no
+        booked appointment of `course` explains (a crashed attempt) count as free."""
+        live = {a.appointment_id for a in course.appointments if a.live} if course else set()
+        query = {
+            "resource": {"$in": sorted(set(resources))},
+            "day": {"$in": sorted({d.isoformat() for d in days})},
+        }
+        occupancy = Occupancy()
+        async for doc in self.slots.find(
+            query, {"resource": 1, "slot": 1, "appointment_id": 1, "patient_id": 1}
+        ):
+            if (
+                course
+                and doc.get("patient_id") == course.patient_id
+                and (doc.get("appointment_id") not in live)
+            ):
+                continue
+            key = (doc["resource"], _aware(doc["slot"]))
+            occupancy.taken[key] = occupancy.taken.get(key, 0) + 1
+        return occupancy
+
+    async def intend(self, patient_id: str, holds: Sequence[Hold], now: datetime) -> str | None:
+        if not holds:
+            return None
+        intent = str(uuid4())
+        await self.intents.insert_one(
+            {
+                "_id": intent,
+                "patient_id": patient_id,
+                "created_at": now,
+                "appointment_ids": [h.appointment_id for h in holds],
+            }
+        )
+        return intent
+
+    async def done(self, intent: str | None) -> None:
+        if intent is not None:
+            await self.intents.delete_one({"_id": intent})
+
+    async def take(
+        self,
+        patient_id: str,
+        holds: Sequence[Hold],
+        network: ClinicNetwork,
+        now: datetime,
+        live: set[str],
+    ) -> dict[str, set[str]]:
+        """Insert every slot of every hold; all or nothing. Returns the reservation ids per
+        appointment. Raises SlotTaken (after undoing this call's inserts) when one is taken."""
+        taken: dict[str, set[str]] = {}
+        fresh: list[str] = []
+        try:
+            for hold in holds:
+                ids = taken.setdefault(hold.appointment_id, set())
+                for claim in claims(hold.placement, patient_id, network):
+                    for slot in grid_slots(hold.placement.starts_at, hold.placement.ends_at):
+                        rid, new = await self._seat(claim, slot, hold, patient_id, now, live)
+                        ids.add(rid)
+                        if new:
+                            fresh.append(rid)
+        except SlotTaken:
+            if fresh:
+                await self.slots.delete_many({"_id": {"$in": fresh}})
+            raise
+        return taken
+
+    async def _seat(
+        self,
+        claim: Claim,
+        slot: datetime,
+        hold: Hold,
+        patient_id: str,
+        now: datetime,
+        live: set[str],
+    ) -> tuple[str, bool]:
+        for seat in range(claim.capacity):
+            rid = reservation_id(claim.resource, slot, seat)
+            doc = {
+                "_id": rid,
+                "resource": claim.resource,
+                "slot": slot,
+                "day": slot.astimezone(UTC).date().isoformat(),
+                "seat": seat,
+                "appointment_id": hold.appointment_id,
+                "patient_id": patient_id,
+                "site_id": hold.placement.site_id,
+                "held_at": now,
+            }
+            try:
+                await self.slots.insert_one(doc)
+                return rid, True
+            except DuplicateKeyError:
+                holder = await self.slots.find_one({"_id": rid}) or {}
+                if holder.get("appointment_id") == hold.appointment_id:
+                    return rid, False
+                if (
+                    holder.get("patient_id") == patient_id
+                    and holder.get("appointment_id") not in live
+                ):
+                    await self.slots.delete_one(
+                        {"_id": rid, "appointment_id": holder.get("appointment_id")}
+                    )
+                    try:
+                        await self.slots.insert_one(doc)
+                        return rid, True
+                    except DuplicateKeyError:
+                        continue
+        raise SlotTaken(f"{claim.resource} at {slot.isoformat()}")
+
+    async def release(self, appointment_ids: Iterable[str], keep: dict[str, set[str]]) -> int:
+        """Drop the reservations of these appointments, except those just (re)taken."""
+        dropped = 0
+        for appointment_id in set(appointment_ids):
+            kept = keep.get(appointment_id, set())
+            ids = [
+                d["_id"]
+                async for d in self.slots.find({"appointment_id": appointment_id}, {"_id": 1})
+            ]
+            stale = [i for i in ids if i not in kept]
+            if stale:
+                result = await self.slots.delete_many({"_id": {"$in": stale}})
+                dropped += int(getattr(result, "deleted_count", len(stale)))
+        return dropped
+
+    async def stale_intents(self, now: datetime, grace: timedelta) -> list[Document]:
+        cursor = self.intents.find({"created_at": {"$lt": now - grace}})
+        return [doc async for doc in cursor]
+
+    async def reconcile(self, intent: Document, course: Course | None) -> int:
+        """Release what the intent reserved unless the course books it there (orphans)."""
+        dropped = 0
+        for appointment_id in intent.get("appointment_ids", ()):
+            appointment = course.appointment(appointment_id) if course else None
+            if appointment is None or not appointment.live:
+                dropped += await self.release([appointment_id], {})
+                continue
+            docs = [d async for d in self.slots.find({"appointment_id": appointment_id})]
+            stale = [
+                d["_id"]
+                for d in docs
+                if not appointment.starts_at <= _aware(d["slot"]) < appointment.ends_at
+            ]
+            if stale:
+                await self.slots.delete_many({"_id": {"$in": stale}})
+                dropped += len(stale)
+        await self.intents.delete_one({"_id": intent["_id"]})
+        return dropped
+
+
+def _aware(value: Any) -> datetime:
+    instant: datetime = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return instant if instant.tzinfo else instant.replace(tzinfo=UTC)

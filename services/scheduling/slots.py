@@ -1,0 +1,271 @@
+"""Where an appointment fits: site-local candidate times, resource claims and occupancy.
+
+Pure: the booker reads occupancy from the reservations collection and passes it in; the
+database's unique reservation ids are the final arbiter when two bookers race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from contracts.vocabulary import AppointmentKind
+from services.scheduling import errors
+from services.scheduling.network import ClinicNetwork, ProviderRole, Site, Weekday, covered
+from services.scheduling.rules import GRID_MINUTES
+
+GRID = timedelta(minutes=GRID_MINUTES)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What an appointment kind needs: dosing and boosters a monitoring chair and a nurse
+    (DESIGN treatment day: monitored setting), preparation and integration a therapist and a
+    therapy room (DESIGN journey steps 3 and 5)."""
+
+    kind: AppointmentKind
+    minutes: int
+    role: ProviderRole
+    chair: bool
+
+    @classmethod
+    def of(cls, kind: AppointmentKind, minutes: int) -> Need:
+        dosing = kind in (AppointmentKind.DOSING, AppointmentKind.BOOSTER)
+        role = ProviderRole.NURSE if dosing else ProviderRole.THERAPIST
+        return cls(kind, minutes, role, chair=dosing)
+
+
+class Placement(BaseModel):
+    """Where and when, with which resources."""
+
+    model_config = ConfigDict(frozen=True)
+    site_id: str
+    starts_at: datetime
+    ends_at: datetime
+    chair_id: str | None = None
+    room_id: str | None = None
+    provider_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    resource: str
+    capacity: int
+
+
+def claims(placement: Placement, patient_id: str, network: ClinicNetwork) -> tuple[Claim, ...]:
+    """Everything a placement occupies: its chair, room, provider and the patient."""
+    found: list[Claim] = [Claim(f"patient:{patient_id}", 1)]
+    if placement.chair_id:
+        found.append(Claim(f"chair:{placement.chair_id}", 1))
+    site = network.site(placement.site_id)
+    room = next((r for r in site.rooms if r.room_id == placement.room_id), None) if site else None
+    if placement.room_id:
+        found.append(Claim(f"room:{placement.room_id}", room.capacity if room else 1))
+    provider = network.provider(placement.provider_id) if placement.provider_id else None
+    if placement.provider_id:
+        found.append(
+            Claim(f"provider:{placement.provider_id}", provider.max_concurrent if provider else 1)
+        )
+    return tuple(found)
+
+
+def grid_slots(start: datetime, end: datetime) -> list[datetime]:
+    slots, at = [], start.astimezone(UTC)
+    while at < end:
+        slots.append(at)
+        at += GRID
+    return slots
+
+
+def on_grid(instant: datetime) -> bool:
+    utc = instant.astimezone(UTC)
+    return utc.second == 0 and utc.microsecond == 0 and utc.minute % GRID_MINUTES == 0
+
+
+@dataclass
+class Occupancy:
+    """How many seats of each resource are taken per grid slot."""
+
+    taken: dict[tuple[str, datetime], int] = field(default_factory=dict)
+
+    def free(self, wanted: tuple[Claim, ...], start: datetime, end: datetime) -> bool:
+        return all(
+            self.taken.get((c.resource, s), 0) < c.capacity
+            for c in wanted
+            for s in grid_slots(start, end)
+        )
+
+    def add(self, wanted: tuple[Claim, ...], start: datetime, end: datetime) -> None:
+        for c in wanted:
+            for s in grid_slots(start, end):
+                self.taken[(c.resource, s)] = self.taken.get((c.resource, s), 0) + 1
+
+    def remove(self, wanted: tuple[Claim, ...], start: datetime, end: datetime) -> None:
+        for c in wanted:
+            for s in grid_slots(start, end):
+                key = (c.resource, s)
+                self.taken[key] = max(0, self.taken.get(key, 0) - 1)
+
+    def copy(self) -> Occupancy:
+        return Occupancy(dict(self.taken))
+
+
+def local(instant: datetime, site: Site) -> datetime:
+    return instant.astimezone(site.zone)
+
+
+def within_hours(site: Site, start: datetime, end: datetime) -> bool:
+    return covered(site.hours, local(start, site), local(end, site))
+
+
+def candidate_times(site: Site, day: date, minutes: int) -> Iterator[tuple[datetime, datetime]]:
+    """Every grid start on `day` (site-local) whose whole slot fits in the opening hours, as
+    UTC. Lengths are added in UTC, so a slot keeps its real duration across a DST change."""
+    if not site.open_on(day):
+        return
+    length = timedelta(minutes=minutes)
+    for window in site.hours.get(Weekday.of(day), ()):
+        at = datetime.combine(day, window.start, tzinfo=site.zone).astimezone(UTC)
+        while local(at, site).date() == day and local(at, site).time() < window.end:
+            if on_grid(at) and within_hours(site, at, at + length):
+                yield at, at + length
+            at += GRID
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A specific chair, room or provider the caller asked for (None: any that is free)."""
+
+    chair_id: str | None = None
+    room_id: str | None = None
+    provider_id: str | None = None
+
+
+def fit(
+    need: Need,
+    site: Site,
+    network: ClinicNetwork,
+    occupancy: Occupancy,
+    patient_id: str,
+    start: datetime,
+    end: datetime,
+    wanted: Wanted = Wanted(),
+) -> Placement | None:
+    """The first free combination of chair or room and provider for this exact slot."""
+    from_local, to_local = local(start, site), local(end, site)
+    providers = [
+        p.provider_id
+        for p in network.staff(site.site_id, need.role)
+        if p.works(site.site_id, from_local, to_local)
+        and (wanted.provider_id is None or p.provider_id == wanted.provider_id)
+    ]
+    spaces: list[tuple[str | None, str | None]]
+    if need.chair:
+        spaces = [(c, None) for c in site.chairs if wanted.chair_id in (None, c)]
+    else:
+        spaces = [
+            (None, r.room_id) for r in site.therapy_rooms if wanted.room_id in (None, r.room_id)
+        ]
+    for chair_id, room_id in spaces:
+        for provider_id in providers:
+            placement = Placement(
+                site_id=site.site_id,
+                starts_at=start,
+                ends_at=end,
+                chair_id=chair_id,
+                room_id=room_id,
+                provider_id=provider_id,
+            )
+            if occupancy.free(claims(placement, patient_id, network), start, end):
+                return placement
+    return None
+
+
+def first_fit(
+    need: Need,
+    site: Site,
+    network: ClinicNetwork,
+    occupancy: Occupancy,
+    patient_id: str,
+    day: date,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> Placement | None:
+    """The earliest free placement on `day` between the bounds (UTC instants)."""
+    for start, end in candidate_times(site, day, need.minutes):
+        if (not_before and start < not_before) or (not_after and end > not_after):
+            continue
+        placement = fit(need, site, network, occupancy, patient_id, start, end)
+        if placement is not None:
+            return placement
+    return None
+
+
+def check(
+    need: Need,
+    site: Site,
+    network: ClinicNetwork,
+    occupancy: Occupancy,
+    patient_id: str,
+    start: datetime,
+    now: datetime,
+    wanted: Wanted,
+) -> Placement:
+    """A requested slot, validated rule by rule so the caller learns exactly what is wrong."""
+    end = start + timedelta(minutes=need.minutes)
+    if start < now:
+        raise errors.SlotInPast(start.isoformat())
+    if not on_grid(start):
+        raise errors.NotOnGrid(start.isoformat())
+    if not site.open_on(local(start, site).date()):
+        raise errors.SiteClosed(local(start, site).date().isoformat())
+    if not within_hours(site, start, end):
+        raise errors.OutsideSiteHours(f"{local(start, site)}-{local(end, site).time()}")
+    if wanted.provider_id is not None:
+        provider = network.provider(wanted.provider_id)
+        if provider is None:
+            raise errors.UnknownProvider(wanted.provider_id)
+        if provider.role is not need.role or site.site_id not in provider.sites:
+            raise errors.ProviderNotQualified(wanted.provider_id)
+        if not provider.works(site.site_id, local(start, site), local(end, site)):
+            raise errors.ProviderUnavailable(wanted.provider_id)
+    if wanted.chair_id is not None and wanted.chair_id not in site.chairs:
+        raise errors.UnknownChair(wanted.chair_id)
+    if wanted.room_id is not None and wanted.room_id not in {r.room_id for r in site.therapy_rooms}:
+        raise errors.UnknownChair(wanted.room_id)
+    placement = fit(need, site, network, occupancy, patient_id, start, end, wanted)
+    if placement is None:
+        raise errors.SlotTaken(f"{site.site_id} {start.isoformat()}")
+    return placement
+
+
+def days_from(first: date, count: int) -> list[date]:
+    return [first + timedelta(days=n) for n in range(count)]
+
+
+def available(
+    need: Need,
+    site: Site,
+    network: ClinicNetwork,
+    occupancy: Occupancy,
+    patient_id: str,
+    days: list[date],
+    now: datetime,
+    limit: int = 200,
+) -> list[Placement]:
+    """Free placements (one per start time) on these site-local days, earliest first."""
+    found: list[Placement] = []
+    for day in days:
+        for start, end in candidate_times(site, day, need.minutes):
+            if start < now:
+                continue
+            placement = fit(need, site, network, occupancy, patient_id, start, end)
+            if placement is not None:
+                found.append(placement)
+                if len(found) >= limit:
+                    return found
+    return found
