@@ -39,6 +39,9 @@ def dashboard(
         totals["monitoring_forms_due"] += j.monitoring_forms_due
         totals["open_risk_flags"] += len(j.open_risk_flags)
         totals["open_tasks"] += len(j.open_tasks)
+        totals["escalated_tasks"] += sum(t.escalated for t in j.open_tasks.values())
+        totals["courses_blocked"] += j.course_blocked is not None
+        totals["pending_proposals"] += len(j.pending_proposals)
         totals["overdue_tasks"] += sum(t.overdue or t.due_at < now for t in j.open_tasks.values())
         chairs += [
             {
@@ -64,8 +67,11 @@ def dashboard(
                 "no_shows",
                 "open_tasks",
                 "overdue_tasks",
+                "escalated_tasks",
                 "monitoring_forms_due",
                 "open_risk_flags",
+                "courses_blocked",
+                "pending_proposals",
             )
         },
     }
@@ -80,6 +86,7 @@ def coach_queue(coach_id: str, journeys: Iterable[Journey], now: datetime) -> li
             "kind": t.kind,
             "due_at": t.due_at.isoformat(),
             "overdue": t.overdue or t.due_at < now,
+            "escalated": t.escalated,
         }
         for j in journeys
         for t in j.open_tasks.values()

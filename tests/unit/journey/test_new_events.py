@@ -1,0 +1,86 @@
+"""Reassignment, escalation, blocked courses, proposals and outcomes in the journey."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from contracts.coaching import (
+    CoachAssigned,
+    FollowUpTaskCreated,
+    FollowUpTaskOverdue,
+    IntegrationSessionRecorded,
+    RelapseSuspected,
+    ResponseAchieved,
+)
+from contracts.scheduling import BoosterProposed, CourseBlocked, ProposalDecided
+from contracts.vocabulary import Protocol, TaskKind
+from services.journey.domain import Journey, add
+from services.journey.queries import dashboard
+from tests.support.events import T0, stamp
+
+PID = "pat-new"
+
+
+def at(minutes: int, producer: str, seed: int) -> dict[str, object]:
+    return stamp(producer, T0 + timedelta(minutes=minutes), seed).envelope(PID, "site-north")
+
+
+def fold(*events: object) -> Journey:
+    journey = None
+    for event in events:
+        journey = add(journey, PID, event)  # type: ignore[arg-type]
+    assert journey is not None
+    return journey
+
+
+def test_a_reassignment_moves_the_open_tasks_to_the_new_coach() -> None:
+    journey = fold(
+        CoachAssigned(**at(0, "coaching", 1), coach_id="coach-ana"),
+        FollowUpTaskCreated(**at(1, "coaching", 2), task_id="t1", kind=TaskKind.PHQ9,
+                            coach_id="coach-ana", due_at=T0 + timedelta(days=7)),
+        CoachAssigned(**at(60, "coaching", 3), coach_id="coach-ben",
+                      previous_coach_id="coach-ana", reason="coach_absent", task_ids=("t1",)),
+    )  # fmt: skip
+    assert journey.coach_id == "coach-ben"
+    assert journey.open_tasks["t1"].coach_id == "coach-ben"
+
+
+def test_an_escalated_task_is_marked_and_counted_on_the_dashboard() -> None:
+    journey = fold(
+        FollowUpTaskCreated(**at(1, "coaching", 2), task_id="t1", kind=TaskKind.COACH_CHECK_IN,
+                            coach_id="coach-ana", due_at=T0 + timedelta(hours=24)),
+        FollowUpTaskOverdue(**at(2000, "coaching", 3), task_id="t1",
+                            kind=TaskKind.COACH_CHECK_IN, coach_id="coach-ana"),
+        FollowUpTaskOverdue(**at(3500, "coaching", 4), task_id="t1",
+                            kind=TaskKind.COACH_CHECK_IN, coach_id="coach-ana",
+                            escalated_to_site_lead=True, site_lead_id="lead-north"),
+    )  # fmt: skip
+    assert journey.open_tasks["t1"].overdue
+    assert journey.open_tasks["t1"].escalated
+    from zoneinfo import ZoneInfo
+
+    board = dashboard("site-north", [journey], T0, ZoneInfo("America/New_York"))
+    assert (board["overdue_tasks"], board["escalated_tasks"]) == (1, 1)
+
+
+def test_blocked_courses_pending_proposals_and_outcomes_are_visible() -> None:
+    journey = fold(
+        CourseBlocked(**at(0, "scheduling", 1), course_id="crs-1",
+                      protocol=Protocol.ESKETAMINE_TRD, reason="site_not_rems_certified"),
+        BoosterProposed(**at(10, "scheduling", 2), proposal_id="p1", course_id="crs-1",
+                        starts_at=T0 + timedelta(days=3), ends_at=T0 + timedelta(days=3, hours=2),
+                        reason="relapse suspected"),
+        BoosterProposed(**at(11, "scheduling", 3), proposal_id="p2", course_id="crs-1",
+                        starts_at=T0 + timedelta(days=4), ends_at=T0 + timedelta(days=4, hours=2),
+                        reason="relapse suspected"),
+        ProposalDecided(**at(20, "scheduling", 4), proposal_id="p1", course_id="crs-1",
+                        confirmed=True, decided_by="dr-1"),
+        ResponseAchieved(**at(30, "coaching", 5), total=8, baseline_total=18),
+        RelapseSuspected(**at(40, "coaching", 6), total=15, best_total=8),
+        IntegrationSessionRecorded(**at(50, "coaching", 7), integration_session_id="i1",
+                                   status="missed", therapist_id="th-1", held_at=T0),
+    )  # fmt: skip
+    assert journey.course_blocked == "site_not_rems_certified"
+    assert journey.pending_proposals == {"p2": "booster"}
+    assert journey.outcome == "relapse_suspected"
+    assert journey.integration_sessions == {"missed": 1}
