@@ -1,6 +1,7 @@
 """Events the intake service produces: referral, screening, safety flags, eligibility, consent."""
 
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -22,6 +23,21 @@ from contracts.vocabulary import (
 )
 
 Score = Annotated[int, Field(ge=0)]
+Reason = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Contraindication(StrEnum):
+    """Conditions that block eligibility (label contraindications) or exclude a patient from
+    most programs (configurable exclusions); DESIGN: contraindications."""
+
+    ANEURYSMAL_VASCULAR_DISEASE = "aneurysmal_vascular_disease"
+    ARTERIOVENOUS_MALFORMATION = "arteriovenous_malformation"
+    INTRACEREBRAL_HAEMORRHAGE = "intracerebral_haemorrhage"
+    HYPERSENSITIVITY = "hypersensitivity"
+    UNCONTROLLED_HYPERTENSION = "uncontrolled_hypertension"
+    PSYCHOSIS = "psychosis"
+    PREGNANCY = "pregnancy"
+    SUBSTANCE_USE_DISORDER = "substance_use_disorder"
 
 
 class Identity(StrictModel):
@@ -91,6 +107,52 @@ class ConsentRecorded(EventBase):
     given: bool
 
 
+class ContraindicationFound(EventBase):
+    """A safety rule matched. `blocking` findings stop approval until a prescriber overrides
+    them with a reason; non-blocking ones (exclusions a program has switched off) are shown."""
+
+    event_type: Literal["ContraindicationFound"] = "ContraindicationFound"
+    contraindication: Contraindication
+    blocking: bool
+    rule_source: str = Field(min_length=1, max_length=200)
+
+
+class ContraindicationOverridden(EventBase):
+    event_type: Literal["ContraindicationOverridden"] = "ContraindicationOverridden"
+    contraindication: Contraindication
+    overridden_by: EntityId
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RiskFlagEscalated(EventBase):
+    """A risk flag was not acknowledged by its deadline (DESIGN: urgent review routed to a
+    clinician with an acknowledgement deadline)."""
+
+    event_type: Literal["RiskFlagEscalated"] = "RiskFlagEscalated"
+    flag_id: UUID
+    kind: RiskKind
+    severity: RiskSeverity
+    acknowledge_by: UtcDatetime
+
+
+class CoverageAssessed(EventBase):
+    """Treatment resistance under the patient's payer rule and the pathway each protocol
+    would take (DESIGN: coverage pathway)."""
+
+    event_type: Literal["CoverageAssessed"] = "CoverageAssessed"
+    payer: EntityId
+    adequate_failed_trials: Score
+    treatment_resistant: bool
+    esketamine_pathway: CoveragePathway
+    iv_ketamine_pathway: CoveragePathway
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class MedicationsUpdated(EventBase):
+    event_type: Literal["MedicationsUpdated"] = "MedicationsUpdated"
+    medications: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(max_length=50)
+
+
 EVENTS: tuple[type[EventBase], ...] = (
     PatientReferred,
     ScreeningScored,
@@ -99,5 +161,10 @@ EVENTS: tuple[type[EventBase], ...] = (
     MedicationInteractionFlagged,
     EligibilityDecided,
     ConsentRecorded,
+    ContraindicationFound,
+    ContraindicationOverridden,
+    RiskFlagEscalated,
+    CoverageAssessed,
+    MedicationsUpdated,
 )
 """Every event the intake service publishes on its topic, in catalog order."""

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts import EventBase, stable_id
 from contracts.envelope import Stamp
 from contracts.intake import (
     ConsentRecorded,
-    EligibilityDecided,
+    Contraindication,
+    ContraindicationFound,
+    CoverageAssessed,
     Identity,
     MedicationInteractionFlagged,
+    MedicationsUpdated,
     PatientReferred,
     RiskFlagAcknowledged,
+    RiskFlagEscalated,
     RiskFlagRaised,
     ScreeningScored,
 )
 from contracts.vocabulary import (
     ConsentKind,
-    CoveragePathway,
     CssrsRisk,
     Decision,
     Modality,
@@ -28,37 +33,16 @@ from contracts.vocabulary import (
     RiskKind,
     RiskSeverity,
 )
-from services.intake.rules import INTERACTIONS, IntakeRules
+from services.intake.coverage import Coverage, PayerRule, Trial, adequate_failed_trials, assess
+from services.intake.rules import INTERACTION_RULES, SAFETY_RULES, IntakeRules, SafetyFacts
 from services.intake.scoring import CssrsScreener, cssrs_risk, gad7_band, phq9_band
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.errors import NotFound
 
-
-class IntakeError(RuleViolation):
-    """Base of intake's named rule violations."""
-
-
-class UnacknowledgedRiskFlag(IntakeError):
-    """DESIGN/C-SSRS: eligibility cannot be approved while a risk flag is unacknowledged."""
-
-
-class RemsEnrolmentMissing(IntakeError):
-    """Spravato REMS: the patient must be enrolled before esketamine is approved."""
-
-
-class ProtocolRequired(IntakeError):
-    """An approval must name the protocol the prescriber chose."""
+Decided = tuple["IntakeRecord", list[EventBase]]
 
 
 class UnknownRiskFlag(NotFound):
     """No such risk flag on this patient."""
-
-
-class Trial(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    drug: str
-    adequate_dose: bool
-    weeks: int
-    failed: bool
 
 
 class Referral(BaseModel):
@@ -68,77 +52,208 @@ class Referral(BaseModel):
     site_id: str
     referral_source: str
     identity: Identity
+    payer: str
     medications: tuple[str, ...]
     trials: tuple[Trial, ...]
+    facts: SafetyFacts
     phq9: tuple[int, ...]
     gad7: tuple[int, ...]
     cssrs: CssrsScreener
 
 
 class Flag(BaseModel):
+    """A risk flag: raised here at screening or by session/coaching, acknowledged here."""
+
     kind: RiskKind
+    severity: RiskSeverity = RiskSeverity.HIGH
+    acknowledge_by: datetime | None = None
+    raised_by: str = "intake"
+    raised_event_id: UUID | None = None
+    correlation_id: UUID | None = None
     acknowledged: bool = False
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    note: str | None = None
+    escalated: bool = False
+
+    @property
+    def awaiting_escalation(self) -> bool:
+        return not self.acknowledged and not self.escalated and self.acknowledge_by is not None
+
+
+class Finding(BaseModel):
+    """A matched safety rule; blocking findings need a prescriber override with a reason."""
+
+    blocking: bool
+    source: str
+    overridden_by: str | None = None
+    override_reason: str | None = None
+
+    @property
+    def unresolved(self) -> bool:
+        return self.blocking and self.overridden_by is None
+
+
+class InteractionFlag(BaseModel):
+    interaction: str
+    medication: str
 
 
 class IntakeRecord(BaseModel):
     patient_id: str
     site_id: str
     identity: Identity
+    referral_source: str = ""
+    payer: str = "default"
     phq9_total: int
+    phq9_item9: int = 0
     gad7_total: int
+    cssrs_risk: CssrsRisk = CssrsRisk.LOW
     adequate_failed_trials: int
+    trials: list[Trial] = Field(default_factory=list)
+    medications: list[str] = Field(default_factory=list)
+    facts: SafetyFacts = Field(default_factory=SafetyFacts)
+    coverage: Coverage | None = None
     interactions: list[str] = Field(default_factory=list)
+    interaction_flags: list[InteractionFlag] = Field(default_factory=list)
+    contraindications: dict[Contraindication, Finding] = Field(default_factory=dict)
     flags: dict[str, Flag] = Field(default_factory=dict)
     consents: dict[str, bool] = Field(default_factory=dict)
     decision: Decision | None = None
     protocol: Protocol | None = None
+    modality: Modality | None = None
+
+    @property
+    def awaiting_escalation(self) -> bool:
+        return any(f.awaiting_escalation for f in self.flags.values())
 
 
-def adequate_failed_trials(trials: tuple[Trial, ...], rules: IntakeRules) -> int:
-    """Treatment-resistant depression: failed trials of adequate dose and >= 6 weeks each in
-    the current episode (Spravato label indication; payer TRD definitions; DESIGN)."""
-    return sum(
-        t.failed and t.adequate_dose and t.weeks >= rules.trd_min_trial_weeks for t in trials
+def risk_flag(
+    item9: int, risk: CssrsRisk, rules: IntakeRules
+) -> tuple[RiskKind, RiskSeverity, float] | None:
+    """PHQ-9 item 9 > 0 raises a flag for clinician review within 24 h; C-SSRS high risk
+    (Q4/Q5 past month, behaviour past 3 months) needs immediate review, 1 h (PHQ-9 guide;
+    C-SSRS screener triage; DESIGN: screening)."""
+    if risk is CssrsRisk.HIGH:
+        return RiskKind.CSSRS_HIGH, RiskSeverity.URGENT, rules.urgent_flag_ack_hours
+    if item9 > 0:
+        return RiskKind.PHQ9_ITEM9, RiskSeverity.HIGH, rules.high_flag_ack_hours
+    return None
+
+
+def interactions_of(medications: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(interaction, medication, monitoring) for each medication in the interaction table."""
+    names = [m.strip().lower() for m in medications]
+    return [
+        (rule.interaction.value, name, rule.monitoring)
+        for rule in INTERACTION_RULES
+        for name in names
+        if name in rule.medications
+    ]
+
+
+def contraindications_of(facts: SafetyFacts, rules: IntakeRules) -> dict[Contraindication, Finding]:
+    """Every row of the safety rule table that matches the facts."""
+    return {
+        rule.contraindication: Finding(blocking=rule.blocking(rules), source=rule.source)
+        for rule in SAFETY_RULES
+        if rule.matches(facts, rules)
+    }
+
+
+def _new_interactions(
+    record: IntakeRecord, medications: Sequence[str], stamp: Stamp
+) -> list[EventBase]:
+    """Flag each (interaction, medication) pair once per patient, however often re-run."""
+    events: list[EventBase] = []
+    for interaction, medication, monitoring in interactions_of(medications):
+        flagged = InteractionFlag(interaction=interaction, medication=medication)
+        if flagged in record.interaction_flags:
+            continue
+        record.interaction_flags.append(flagged)
+        if interaction not in record.interactions:
+            record.interactions.append(interaction)
+        events.append(
+            MedicationInteractionFlagged(
+                **stamp.envelope(record.patient_id, record.site_id),
+                interaction=interaction,
+                medication=medication,
+                monitoring=monitoring,
+            )
+        )
+    return events
+
+
+def _new_contraindications(
+    record: IntakeRecord, rules: IntakeRules, stamp: Stamp
+) -> list[EventBase]:
+    events: list[EventBase] = []
+    for kind, finding in contraindications_of(record.facts, rules).items():
+        if kind in record.contraindications:
+            continue
+        record.contraindications[kind] = finding
+        events.append(
+            ContraindicationFound(
+                **stamp.envelope(record.patient_id, record.site_id),
+                contraindication=kind,
+                blocking=finding.blocking,
+                rule_source=finding.source,
+            )
+        )
+    return events
+
+
+def _coverage_assessed(record: IntakeRecord, coverage: Coverage, stamp: Stamp) -> EventBase:
+    return CoverageAssessed(
+        **stamp.envelope(record.patient_id, record.site_id),
+        payer=coverage.payer,
+        adequate_failed_trials=coverage.adequate_failed_trials,
+        treatment_resistant=coverage.treatment_resistant,
+        esketamine_pathway=coverage.esketamine,
+        iv_ketamine_pathway=coverage.iv_ketamine,
+        reasons=list(coverage.reasons),
     )
 
 
-def interactions_of(medications: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """(interaction, medication, monitoring) for each listed medication in the table."""
-    found = []
-    for interaction, (names, monitoring) in INTERACTIONS.items():
-        for medication in medications:
-            if medication.strip().lower() in names:
-                found.append((interaction.value, medication.strip().lower(), monitoring))
-    return found
-
-
-def coverage_pathway(protocol: Protocol, failed_trials: int, rules: IntakeRules) -> CoveragePathway:
-    """Esketamine for TRD is usually covered; IV ketamine is off-label (partial or
-    reimbursement); anything else is self-pay (DESIGN: coverage pathway)."""
-    if protocol is Protocol.ESKETAMINE_TRD and failed_trials >= rules.trd_min_failed_trials:
-        return CoveragePathway.ESKETAMINE_COVERED
-    if protocol is Protocol.IV_KETAMINE_SERIES:
-        return CoveragePathway.IV_PARTIAL_OR_REIMBURSEMENT
-    return CoveragePathway.SELF_PAY
-
-
 def decide_referral(
-    patient_id: str, referral: Referral, stamp: Stamp, rules: IntakeRules, new_flag_id: UUID
-) -> tuple[
-    IntakeRecord,
-    list[RiskFlagRaised | PatientReferred | ScreeningScored | MedicationInteractionFlagged],
-]:
-    """Score the screeners, raise risk flags and interaction flags for a new referral."""
-    envelope = stamp.envelope(patient_id, referral.site_id)
+    patient_id: str,
+    referral: Referral,
+    stamp: Stamp,
+    rules: IntakeRules,
+    payer: PayerRule,
+    new_flag_id: UUID,
+) -> Decided:
+    """Score the screeners; raise risk, contraindication and interaction flags; assess
+    coverage under the patient's payer rule."""
     phq9_total, gad7_total = sum(referral.phq9), sum(referral.gad7)
-    item9 = referral.phq9[8]
-    risk = cssrs_risk(referral.cssrs)
-    trials = adequate_failed_trials(referral.trials, rules)
-    events: list[
-        RiskFlagRaised | PatientReferred | ScreeningScored | MedicationInteractionFlagged
-    ] = [
+    item9, risk = referral.phq9[8], cssrs_risk(referral.cssrs)
+    trials = adequate_failed_trials(
+        referral.trials, rules.trd_min_trial_weeks, rules.trd_inadequate_outcomes
+    )
+    coverage = assess(
+        referral.payer, payer, referral.trials, phq9_total, rules.trd_inadequate_outcomes
+    )
+    record = IntakeRecord(
+        patient_id=patient_id,
+        site_id=referral.site_id,
+        identity=referral.identity,
+        referral_source=referral.referral_source,
+        payer=referral.payer,
+        phq9_total=phq9_total,
+        phq9_item9=item9,
+        gad7_total=gad7_total,
+        cssrs_risk=risk,
+        adequate_failed_trials=trials,
+        trials=list(referral.trials),
+        medications=[m.strip().lower() for m in referral.medications],
+        facts=referral.facts,
+        coverage=coverage,
+    )
+    events: list[EventBase] = [
         PatientReferred(
-            **envelope, referral_source=referral.referral_source, identity=referral.identity
+            **stamp.envelope(patient_id, referral.site_id),
+            referral_source=referral.referral_source,
+            identity=referral.identity,
         ),
         ScreeningScored(
             **stamp.envelope(patient_id, referral.site_id),
@@ -151,62 +266,78 @@ def decide_referral(
             adequate_failed_trials=trials,
         ),
     ]
-    record = IntakeRecord(
-        patient_id=patient_id,
-        site_id=referral.site_id,
-        identity=referral.identity,
-        phq9_total=phq9_total,
-        gad7_total=gad7_total,
-        adequate_failed_trials=trials,
-    )
     flag = risk_flag(item9, risk, rules)
     if flag is not None:
         kind, severity, hours = flag
-        events.append(
-            RiskFlagRaised(
-                **stamp.envelope(patient_id, referral.site_id),
-                flag_id=new_flag_id,
-                kind=kind,
-                severity=severity,
-                acknowledge_by=stamp.now + timedelta(hours=hours),
-            )
+        raised = RiskFlagRaised(
+            **stamp.envelope(patient_id, referral.site_id),
+            flag_id=new_flag_id,
+            kind=kind,
+            severity=severity,
+            acknowledge_by=stamp.now + timedelta(hours=hours),
         )
-        record.flags[str(new_flag_id)] = Flag(kind=kind)
-    for interaction, medication, monitoring in interactions_of(referral.medications):
-        events.append(
-            MedicationInteractionFlagged(
-                **stamp.envelope(patient_id, referral.site_id),
-                interaction=interaction,
-                medication=medication,
-                monitoring=monitoring,
-            )
-        )
-        record.interactions.append(interaction)
+        events.append(raised)
+        record.flags[str(new_flag_id)] = flag_from(raised)
+    events += _new_contraindications(record, rules, stamp)
+    events += _new_interactions(record, referral.medications, stamp)
+    events.append(_coverage_assessed(record, coverage, stamp))
     return record, events
 
 
-def risk_flag(
-    item9: int, risk: CssrsRisk, rules: IntakeRules
-) -> tuple[RiskKind, RiskSeverity, float] | None:
-    """PHQ-9 item 9 > 0 raises an urgent-review flag; C-SSRS high risk needs immediate
-    clinician review (PHQ-9 guide; C-SSRS screener triage; DESIGN: screening)."""
-    if risk is CssrsRisk.HIGH:
-        return RiskKind.CSSRS_HIGH, RiskSeverity.URGENT, rules.urgent_flag_ack_hours
-    if item9 > 0:
-        return RiskKind.PHQ9_ITEM9, RiskSeverity.HIGH, rules.high_flag_ack_hours
-    return None
+def flag_from(raised: RiskFlagRaised) -> Flag:
+    return Flag(
+        kind=raised.kind,
+        severity=raised.severity,
+        acknowledge_by=raised.acknowledge_by,
+        raised_by=raised.producer,
+        raised_event_id=raised.event_id,
+        correlation_id=raised.correlation_id,
+    )
+
+
+def decide_medications(
+    record: IntakeRecord, medications: Sequence[str], stamp: Stamp, rules: IntakeRules
+) -> Decided:
+    """A medication update, also after approval, re-runs the rule tables; newly matched
+    interactions are flagged and carried to the treatment day (DESIGN: interactions)."""
+    updated = record.model_copy(deep=True)
+    updated.medications = [m.strip().lower() for m in medications]
+    events: list[EventBase] = [
+        MedicationsUpdated(
+            **stamp.envelope(record.patient_id, record.site_id), medications=updated.medications
+        )
+    ]
+    events += _new_contraindications(updated, rules, stamp)
+    events += _new_interactions(updated, medications, stamp)
+    return updated, events
+
+
+def decide_flag_raised_elsewhere(record: IntakeRecord, raised: RiskFlagRaised) -> Decided:
+    """Flags raised by session (serious adverse event) or coaching (follow-up item 9) are
+    acknowledged here, by a psychiatrist, and hold approvals like intake's own (DESIGN)."""
+    updated = record.model_copy(deep=True)
+    updated.flags.setdefault(str(raised.flag_id), flag_from(raised))
+    return updated, []
 
 
 def decide_acknowledge(
-    record: IntakeRecord, flag_id: str, by: str, stamp: Stamp
-) -> tuple[IntakeRecord, list[RiskFlagAcknowledged]]:
+    record: IntakeRecord, flag_id: str, by: str, note: str, stamp: Stamp
+) -> Decided:
+    """A psychiatrist acknowledges a risk flag with a note (DESIGN: routed to a clinician)."""
     flag = record.flags.get(flag_id)
     if flag is None:
         raise UnknownRiskFlag(flag_id)
     if flag.acknowledged:
         return record, []
     updated = record.model_copy(deep=True)
-    updated.flags[flag_id].acknowledged = True
+    updated.flags[flag_id] = flag.model_copy(
+        update={
+            "acknowledged": True,
+            "acknowledged_by": by,
+            "acknowledged_at": stamp.now,
+            "note": note,
+        }
+    )
     return updated, [
         RiskFlagAcknowledged(
             **stamp.envelope(record.patient_id, record.site_id),
@@ -216,50 +347,48 @@ def decide_acknowledge(
     ]
 
 
+def escalation_id(flag_id: str) -> UUID:
+    """One escalation per flag, whichever sweeper fires it and however often."""
+    return stable_id(flag_id, "risk-flag-escalation")
+
+
+def decide_escalations(record: IntakeRecord, now: datetime, producer: str) -> Decided:
+    """An unacknowledged flag past its acknowledgement deadline is escalated once (DESIGN:
+    urgent review with an acknowledgement deadline). The event is fully determined by the
+    flag - id, time (the deadline) and causal chain - so two sweepers emit the same event."""
+    updated = record.model_copy(deep=True)
+    events: list[EventBase] = []
+    for flag_id, flag in updated.flags.items():
+        if not flag.awaiting_escalation or flag.acknowledge_by is None:
+            continue
+        if flag.acknowledge_by > now:
+            continue
+        flag.escalated = True
+        events.append(
+            RiskFlagEscalated(
+                event_id=escalation_id(flag_id),
+                occurred_at=flag.acknowledge_by,
+                patient_id=record.patient_id,
+                site_id=record.site_id,
+                correlation_id=flag.correlation_id or escalation_id(flag_id),
+                causation_id=flag.raised_event_id,
+                producer=producer,
+                flag_id=UUID(flag_id),
+                kind=flag.kind,
+                severity=flag.severity,
+                acknowledge_by=flag.acknowledge_by,
+            )
+        )
+    return updated, events
+
+
 def decide_consent(
     record: IntakeRecord, consent: ConsentKind, given: bool, stamp: Stamp
-) -> tuple[IntakeRecord, list[ConsentRecorded]]:
+) -> Decided:
     updated = record.model_copy(deep=True)
     updated.consents[consent.value] = given
     return updated, [
         ConsentRecorded(
             **stamp.envelope(record.patient_id, record.site_id), consent=consent, given=given
-        )
-    ]
-
-
-def decide_eligibility(
-    record: IntakeRecord,
-    decision: Decision,
-    protocol: Protocol | None,
-    modality: Modality | None,
-    planned_doses: int | None,
-    prescriber: str,
-    stamp: Stamp,
-    rules: IntakeRules,
-) -> tuple[IntakeRecord, list[EligibilityDecided]]:
-    """Only approvals carry clinical preconditions: no open risk flag (C-SSRS/PHQ-9 item 9),
-    a protocol, and REMS enrolment for esketamine (Spravato REMS)."""
-    pathway = None
-    if decision is Decision.APPROVED:
-        if any(not f.acknowledged for f in record.flags.values()):
-            raise UnacknowledgedRiskFlag(record.patient_id)
-        if protocol is None:
-            raise ProtocolRequired(record.patient_id)
-        if protocol is Protocol.ESKETAMINE_TRD and not record.consents.get(
-            ConsentKind.REMS_ENROLMENT.value
-        ):
-            raise RemsEnrolmentMissing(record.patient_id)
-        pathway = coverage_pathway(protocol, record.adequate_failed_trials, rules)
-    updated = record.model_copy(update={"decision": decision, "protocol": protocol})
-    return updated, [
-        EligibilityDecided(
-            **stamp.envelope(record.patient_id, record.site_id),
-            decision=decision,
-            decided_by=prescriber,
-            protocol=protocol,
-            modality=modality,
-            planned_doses=planned_doses,
-            coverage_pathway=pathway,
         )
     ]

@@ -1,27 +1,41 @@
-"""Intake's HTTP routes: load -> decide -> save (the outbox publishes)."""
+"""Intake's entry points: HTTP routes, risk-flag subscribers and the escalation sweep
+(load -> decide -> save; the outbox publishes)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from services.intake import domain
+from contracts import Topic, stable_id
+from contracts.intake import Contraindication, RiskFlagRaised
+from services.intake import domain, review
 from services.intake.api import (
     AcknowledgeIn,
     ConsentIn,
     EligibilityIn,
+    MedicationsIn,
+    OverrideIn,
     ReferralIn,
     ReferralOut,
 )
-from services.intake.domain import IntakeRecord
+from services.intake.coverage import Payers
+from services.intake.domain import Decided, IntakeRecord
 from services.intake.rules import IntakeRules
-from services.runtime.aggregate import AggregateStore
+from services.intake.store import IntakeRecords, Responses
 from services.runtime.auth import Principal, Role, require
-from services.runtime.errors import NotFound, invalid_field
+from services.runtime.consumer import Routes
+from services.runtime.errors import NotFound, explain, invalid_field
+from services.runtime.logging import get_logger
 from services.runtime.network import Network
 from services.runtime.service import Service
+
+log = get_logger(__name__)
 
 CLINICAL_READERS = (
     Role.INTAKE_COORDINATOR,
@@ -31,13 +45,33 @@ CLINICAL_READERS = (
     Role.SITE_ADMIN,
 )
 SEES_IDENTITY = frozenset({Role.INTAKE_COORDINATOR, Role.PSYCHIATRIST, Role.NURSE})
+"""Who needs name, date of birth and contact details: referral, prescribing, and the nurse's
+identity check on the treatment day. Therapists and site admins see the clinical record only."""
+UPDATES_MEDICATIONS = (Role.INTAKE_COORDINATOR, Role.PSYCHIATRIST, Role.NURSE)
+
+Psychiatrist = Annotated[Principal, Depends(require(Role.PSYCHIATRIST))]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+]
+Run = Callable[[str | None], Awaitable[BaseModel | dict[str, Any]]]
 
 
 class PatientNotFound(NotFound):
     """No intake record for this patient in the caller's sites."""
 
 
+async def render_refusal(_request: Request, error: Exception) -> JSONResponse:
+    """409 naming the broken rule, why (its docstring) and what specifically is unmet."""
+    body = {
+        "error": type(error).__name__,
+        "detail": explain(error),
+        "reasons": list(getattr(error, "reasons", ())),
+    }
+    return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
+
+
 def summary(record: IntakeRecord) -> ReferralOut:
+    coverage = record.coverage
     return ReferralOut(
         patient_id=record.patient_id,
         site_id=record.site_id,
@@ -45,40 +79,134 @@ def summary(record: IntakeRecord) -> ReferralOut:
         gad7_total=record.gad7_total,
         open_risk_flags=[k for k, f in record.flags.items() if not f.acknowledged],
         interactions=record.interactions,
+        blocking_contraindications=[
+            k.value for k, f in record.contraindications.items() if f.unresolved
+        ],
+        coverage=coverage.model_dump(mode="json") if coverage else None,
     )
 
 
+def existing(patient_id: str, decide: Callable[[IntakeRecord], Decided]) -> Any:
+    def on_record(record: IntakeRecord | None) -> Decided:
+        if record is None:
+            raise PatientNotFound(patient_id)
+        return decide(record)
+
+    return on_record
+
+
+def event_routes(service: Service, records: IntakeRecords) -> dict[Topic, Routes]:
+    """Risk flags raised by session and coaching become visible here, where a psychiatrist
+    acknowledges them and approvals consider them (idempotent: the inbox drops repeats)."""
+
+    async def on_risk_flag_raised(event: RiskFlagRaised) -> None:
+        if await records.load(event.patient_id) is None:
+            log.warning("risk_flag_for_unknown_patient", producer=event.producer)
+            return
+        await records.apply(
+            event.patient_id,
+            existing(event.patient_id, lambda r: domain.decide_flag_raised_elsewhere(r, event)),
+            event_id=str(event.event_id),
+        )
+
+    return {
+        Topic.SESSION: {RiskFlagRaised: on_risk_flag_raised},
+        Topic.COACHING: {RiskFlagRaised: on_risk_flag_raised},
+    }
+
+
+def escalation_sweep(service: Service, records: IntakeRecords) -> Callable[[datetime], Any]:
+    """Escalate every risk flag whose acknowledgement deadline has passed, once."""
+
+    async def sweep(now: datetime) -> int:
+        fired = 0
+        for patient_id in await records.awaiting_escalation():
+            applied = await records.apply(
+                patient_id,
+                existing(patient_id, lambda r: domain.decide_escalations(r, now, service.name)),
+            )
+            fired += len(applied.events)
+        return fired
+
+    return sweep
+
+
 def routes(
-    service: Service, store: AggregateStore[IntakeRecord], rules: IntakeRules, network: Network
+    service: Service,
+    records: IntakeRecords,
+    responses: Responses,
+    rules: IntakeRules,
+    network: Network,
+    payers: Payers,
 ) -> APIRouter:
     router = APIRouter(tags=["intake"])
 
     async def scoped(patient_id: str, principal: Principal) -> IntakeRecord:
-        record = (await store.load(patient_id)).state
+        record = await records.load(patient_id)
         if record is None or not principal.may_access(record.site_id):
             raise PatientNotFound(patient_id)
         return record
 
-    async def change(patient_id: str, principal: Principal, decide: Any) -> IntakeRecord:
+    async def change(
+        patient_id: str,
+        principal: Principal,
+        decide: Callable[[IntakeRecord], Decided],
+        inbox_id: str | None,
+    ) -> ReferralOut:
         await scoped(patient_id, principal)
-        applied = await store.apply(patient_id, lambda record: decide(record))
+        applied = await records.apply(patient_id, existing(patient_id, decide), inbox_id)
         assert applied.state is not None
-        return applied.state
+        return summary(applied.state)
 
-    @router.post("/referrals", status_code=201)
+    async def once(
+        request: Request,
+        key: str | None,
+        principal: Principal,
+        body: BaseModel,
+        run: Run,
+        code: int = status.HTTP_200_OK,
+    ) -> JSONResponse:
+        """Run a command at most once per Idempotency-Key; retries get the first response."""
+        if key is None:
+            return JSONResponse(_json(await run(None)), status_code=code)
+        scope = Responses.scope(principal.subject, request.url.path, key)
+        fingerprint = Responses.fingerprint(body.model_dump_json())
+        first = await responses.first(scope, fingerprint)
+        if first is not None:
+            return JSONResponse(first[1], status_code=first[0])
+        result = _json(await run(f"http:{scope}"))
+        await responses.remember(scope, fingerprint, code, result)
+        return JSONResponse(result, status_code=code)
+
+    @router.post("/referrals", status_code=201, response_model=ReferralOut)
     async def refer(
+        request: Request,
         body: ReferralIn,
         principal: Annotated[Principal, Depends(require(Role.INTAKE_COORDINATOR))],
-    ) -> ReferralOut:
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
         if body.site_id not in network.site_ids:
-            raise invalid_field(("body", "site_id"), "unknown site")
+            raise invalid_field(("body", "site_id"), f"unknown site {body.site_id!r}")
+        if body.payer not in payers.payers:
+            raise invalid_field(("body", "payer"), f"unknown payer {body.payer!r}")
         principal.require_site(body.site_id)
-        patient_id = f"pat-{uuid4().hex[:12]}"
-        record, events = domain.decide_referral(
-            patient_id, body.to_domain(), service.stamp(), rules, uuid4()
-        )
-        await store.apply(patient_id, lambda _: (record, events))
-        return summary(record)
+
+        async def create(inbox_id: str | None) -> ReferralOut:
+            new = stable_id("referral", inbox_id) if inbox_id else uuid4()
+            patient_id = f"pat-{new.hex[:12]}"
+            record, events = domain.decide_referral(
+                patient_id,
+                body.to_domain(),
+                service.stamp(),
+                rules,
+                payers.rule(body.payer),
+                uuid4(),
+            )
+            applied = await records.apply(patient_id, lambda _: (record, events), inbox_id)
+            assert applied.state is not None
+            return summary(applied.state)
+
+        return await once(request, idempotency_key, principal, body, create, 201)
 
     @router.get("/patients/{patient_id}")
     async def read(
@@ -92,58 +220,107 @@ def routes(
 
     @router.post("/patients/{patient_id}/risk-flags/{flag_id}/acknowledge")
     async def acknowledge(
+        request: Request,
         patient_id: str,
         flag_id: str,
         body: AcknowledgeIn,
-        principal: Annotated[Principal, Depends(require(Role.PSYCHIATRIST))],
-    ) -> ReferralOut:
+        principal: Psychiatrist,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
         stamp = service.stamp()
-        return summary(
-            await change(
-                patient_id,
-                principal,
-                lambda r: domain.decide_acknowledge(r, flag_id, principal.subject, stamp),
-            )
+        decide = lambda r: domain.decide_acknowledge(  # noqa: E731
+            r, flag_id, principal.subject, body.note, stamp
         )
+        return await once(
+            request, idempotency_key, principal, body,
+            lambda inbox: change(patient_id, principal, decide, inbox),
+        )  # fmt: skip
+
+    @router.post("/patients/{patient_id}/contraindications/{kind}/override")
+    async def override(
+        request: Request,
+        patient_id: str,
+        kind: Contraindication,
+        body: OverrideIn,
+        principal: Psychiatrist,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        stamp = service.stamp()
+        decide = lambda r: review.decide_override(  # noqa: E731
+            r, kind, body.reason, principal.subject, stamp
+        )
+        return await once(
+            request, idempotency_key, principal, body,
+            lambda inbox: change(patient_id, principal, decide, inbox),
+        )  # fmt: skip
+
+    @router.post("/patients/{patient_id}/medications")
+    async def update_medications(
+        request: Request,
+        patient_id: str,
+        body: MedicationsIn,
+        principal: Annotated[Principal, Depends(require(*UPDATES_MEDICATIONS))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
+        stamp = service.stamp()
+        decide = lambda r: domain.decide_medications(r, body.medications, stamp, rules)  # noqa: E731
+        return await once(
+            request, idempotency_key, principal, body,
+            lambda inbox: change(patient_id, principal, decide, inbox),
+        )  # fmt: skip
 
     @router.post("/patients/{patient_id}/consents")
     async def consent(
+        request: Request,
         patient_id: str,
         body: ConsentIn,
         principal: Annotated[
             Principal, Depends(require(Role.INTAKE_COORDINATOR, Role.PSYCHIATRIST))
         ],
-    ) -> ReferralOut:
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
         stamp = service.stamp()
-        return summary(
-            await change(
-                patient_id,
-                principal,
-                lambda r: domain.decide_consent(r, body.consent, body.given, stamp),
-            )
-        )
+        decide = lambda r: domain.decide_consent(r, body.consent, body.given, stamp)  # noqa: E731
+        return await once(
+            request, idempotency_key, principal, body,
+            lambda inbox: change(patient_id, principal, decide, inbox),
+        )  # fmt: skip
 
     @router.post("/patients/{patient_id}/eligibility")
     async def decide_eligibility(
+        request: Request,
         patient_id: str,
         body: EligibilityIn,
-        principal: Annotated[Principal, Depends(require(Role.PSYCHIATRIST))],
-    ) -> dict[str, Any]:
+        principal: Psychiatrist,
+        idempotency_key: IdempotencyKey = None,
+    ) -> JSONResponse:
         stamp = service.stamp()
-        record = await change(
-            patient_id,
-            principal,
-            lambda r: domain.decide_eligibility(
-                r,
-                body.decision,
-                body.protocol,
-                body.modality,
-                body.planned_doses,
-                principal.subject,
-                stamp,
-                rules,
-            ),
-        )
-        return {"patient_id": patient_id, "decision": record.decision, "protocol": record.protocol}
+        approval = review.Approval(body.protocol, body.modality)
+
+        def decide(record: IntakeRecord) -> Decided:
+            return review.decide_eligibility(
+                record, body.decision, approval, body.planned_doses, body.reasons,
+                principal.subject, stamp,
+            )  # fmt: skip
+
+        async def run(inbox: str | None) -> dict[str, Any]:
+            await scoped(patient_id, principal)
+            applied = await records.apply(patient_id, existing(patient_id, decide), inbox)
+            assert applied.state is not None
+            record = applied.state
+            return {
+                "patient_id": patient_id,
+                "decision": record.decision,
+                "protocol": record.protocol,
+                "modality": record.modality,
+            }
+
+        return await once(request, idempotency_key, principal, body, run)
 
     return router
+
+
+def _json(result: BaseModel | dict[str, Any]) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return {k: (v.value if hasattr(v, "value") else v) for k, v in result.items()}

@@ -238,4 +238,6 @@ async def test_a_decision_that_changes_nothing_writes_nothing(
     before = await store.collection.find_one({"_id": "pat-quiet"})
     await store.apply("pat-quiet", lambda state: (state or Counter(), []))
     after = await store.collection.find_one({"_id": "pat-quiet"})
+    assert before is not None
+    assert after is not None
     assert before["version"] == after["version"] == 1
