@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -20,13 +19,7 @@ from services.runtime.network import Network, Site
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from tests.support.memory import (
-    Cursor,
-    Document,
-    MemoryCollection,
     MemoryDatabase,
-    Result,
-    matches,
-    project,
 )
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged
 
@@ -54,41 +47,11 @@ NETWORK = Network(
 )
 
 
-class RangeCollection(MemoryCollection):
-    """The twin plus `$lt` on top-level fields (the sweep's query), yielding to the event loop
-    around reads and writes so concurrent writers really interleave."""
-
-    def find(self, query: Document, projection: Document | None = None) -> Cursor:
-        ranged = {k: v["$lt"] for k, v in query.items() if isinstance(v, dict) and "$lt" in v}
-        plain = {k: v for k, v in query.items() if k not in ranged}
-        return Cursor(
-            [
-                project(d, projection)
-                for d in self.docs.values()
-                if matches(d, plain)
-                and all(d.get(k) is not None and d[k] < bound for k, bound in ranged.items())
-            ]
-        )
-
-    async def find_one(
-        self, query: Document, projection: Document | None = None
-    ) -> Document | None:
-        await asyncio.sleep(0)
-        return await super().find_one(query, projection)
-
-    async def replace_one(self, query: Document, doc: Document) -> Result:
-        await asyncio.sleep(0)
-        return await super().replace_one(query, doc)
-
-
-class RangeDatabase(MemoryDatabase):
-    def __getitem__(self, name: str) -> MemoryCollection:
-        return self.collections.setdefault(name, RangeCollection())
-
-
 class Harness:
-    def __init__(self, db: RangeDatabase | None = None, rules: CoachingRules | None = None) -> None:
-        self.db = db or RangeDatabase()
+    def __init__(
+        self, db: MemoryDatabase | None = None, rules: CoachingRules | None = None
+    ) -> None:
+        self.db = db or MemoryDatabase(interleave=True)
         self.settings = Settings().for_service("coaching")
         self.service = Service.create(
             "coaching", self.settings, title="t", description="d", db=cast(Any, self.db)

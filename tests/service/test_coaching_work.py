@@ -13,7 +13,8 @@ import pytest
 from contracts.envelope import stable_id
 from contracts.vocabulary import TaskKind
 from services.runtime.auth import Role
-from tests.service.test_coaching_routes import NOW, Harness, RangeDatabase
+from tests.service.test_coaching_routes import NOW, Harness
+from tests.support.memory import MemoryDatabase
 from tests.unit.coaching.builders import DISCHARGED_AT
 
 CHECK_IN_DUE = DISCHARGED_AT + timedelta(hours=24)
@@ -118,7 +119,7 @@ async def test_an_absence_ends_and_the_coach_takes_new_patients_again(harness: H
 
 
 async def test_two_sweepers_fire_overdue_and_escalation_once_each() -> None:
-    db = RangeDatabase()
+    db = MemoryDatabase(interleave=True)
     first, second = Harness(db), Harness(db)
     await first.discharge("pat-1")
     overdue_at = CHECK_IN_DUE + timedelta(minutes=5)

@@ -16,8 +16,8 @@ from contracts import Topic
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.scheduling import main
-from tests.service.test_scheduling_subscriber import SchedulingDatabase
 from tests.support.events import approved, stamp
+from tests.support.memory import MemoryDatabase
 from tests.support.running import auth
 
 NY = ZoneInfo("America/New_York")
@@ -32,8 +32,8 @@ def next_weekday_at(weekday: int, hour: int, minute: int = 0, weeks: int = 3) ->
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[tuple[httpx.AsyncClient, SchedulingDatabase]]:
-    db = SchedulingDatabase()
+async def api() -> AsyncIterator[tuple[httpx.AsyncClient, MemoryDatabase]]:
+    db = MemoryDatabase()
     app = main.create_app(SETTINGS, db=cast(Any, db))
     broker: KafkaBroker = app._brokers[0]  # type: ignore[assignment]
     async with TestKafkaBroker(broker) as test_broker:
@@ -79,7 +79,7 @@ async def test_bad_bookings_get_precise_4xx(api: tuple[httpx.AsyncClient, Any]) 
 
 
 async def test_a_taken_chair_is_a_409_and_reschedule_cancel_emit_their_events(
-    api: tuple[httpx.AsyncClient, SchedulingDatabase],
+    api: tuple[httpx.AsyncClient, MemoryDatabase],
 ) -> None:
     client, db = api
     at = next_weekday_at(2, 9, weeks=6)

@@ -18,34 +18,12 @@ from services.runtime.settings import Settings
 from services.scheduling import main
 from services.scheduling.course import Course
 from tests.support.events import approved, stamp
-from tests.support.memory import Document, MemoryCollection, MemoryDatabase, Result
+from tests.support.memory import MemoryDatabase
 
 
-class DeletingCollection(MemoryCollection):
-    """The twin plus `delete_one` / `delete_many` (equality and `$in` filters): reservations
-    are released by deleting them."""
-
-    async def delete_one(self, query: Document) -> Result:
-        found = await self.find_one(query)
-        if found is not None:
-            del self.docs[found["_id"]]
-        return Result(int(found is not None))
-
-    async def delete_many(self, query: Document) -> Result:
-        gone = [d["_id"] for d in self.find(query).docs]
-        for key in gone:
-            del self.docs[key]
-        return Result(len(gone))
-
-
-class SchedulingDatabase(MemoryDatabase):
-    def __getitem__(self, name: str) -> MemoryCollection:
-        return self.collections.setdefault(name, DeletingCollection())
-
-
-def scheduling() -> tuple[KafkaBroker, SchedulingDatabase, list[StreamMessage[Any]]]:
+def scheduling() -> tuple[KafkaBroker, MemoryDatabase, list[StreamMessage[Any]]]:
     """The real composition root over the memory twin, plus a tap on the dead-letter topic."""
-    db = SchedulingDatabase()
+    db = MemoryDatabase()
     app = main.create_app(Settings().for_service("scheduling"), db=cast(Any, db))
     broker: KafkaBroker = app._brokers[0]  # type: ignore[assignment]
     dead: list[StreamMessage[Any]] = []

@@ -1,14 +1,16 @@
 """An in-memory twin of the MongoDB collection calls our stores and queries make.
 
-Supports equality and `$in` filters on top-level fields, projections, sort/skip/limit,
-conditional replace/update with `$set`/`$inc`, and unique `_id`. Single-threaded, so its
-conditional writes are atomic like MongoDB's.
+Supports equality, `$in`, `$ne`, `$lt`, `$lte`, `$gt` and `$gte` on top-level fields,
+projections, sort/skip/limit, conditional replace/update with `$set`/`$inc`, deletes, and
+unique `_id`. Its conditional writes are atomic like MongoDB's. With `interleave=True` it
+yields to the event loop around reads and writes, so concurrent writers really interleave.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,12 +19,23 @@ from pymongo.errors import DuplicateKeyError
 Document = dict[str, Any]
 
 
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "$in": lambda value, wanted: value in wanted,
+    "$ne": lambda value, wanted: value != wanted,
+    "$lt": lambda value, bound: value is not None and value < bound,
+    "$lte": lambda value, bound: value is not None and value <= bound,
+    "$gt": lambda value, bound: value is not None and value > bound,
+    "$gte": lambda value, bound: value is not None and value >= bound,
+}
+
+
 def matches(doc: Document, query: Document) -> bool:
     for field, wanted in query.items():
-        if isinstance(wanted, dict) and "$in" in wanted:
-            if doc.get(field) not in wanted["$in"]:
+        value = doc.get(field)
+        if isinstance(wanted, dict) and wanted and all(k in OPERATORS for k in wanted):
+            if not all(OPERATORS[op](value, arg) for op, arg in wanted.items()):
                 return False
-        elif doc.get(field) != wanted:
+        elif value != wanted:
             return False
     return True
 
@@ -63,8 +76,13 @@ class Cursor:
 
 
 class MemoryCollection:
-    def __init__(self) -> None:
+    def __init__(self, interleave: bool = False) -> None:
         self.docs: dict[str, Document] = {}
+        self.interleave = interleave
+
+    async def _yield(self) -> None:
+        if self.interleave:
+            await asyncio.sleep(0)
 
     async def create_index(self, key: str) -> str:
         return key
@@ -75,6 +93,7 @@ class MemoryCollection:
     async def find_one(
         self, query: Document, projection: Document | None = None
     ) -> Document | None:
+        await self._yield()
         return next((project(d, projection) for d in self.docs.values() if matches(d, query)), None)
 
     async def count_documents(self, query: Document) -> int:
@@ -86,6 +105,7 @@ class MemoryCollection:
         self.docs[doc["_id"]] = copy.deepcopy(doc)
 
     async def replace_one(self, query: Document, doc: Document) -> Result:
+        await self._yield()
         found = await self.find_one(query)
         if found is None:
             return Result(0)
@@ -102,15 +122,28 @@ class MemoryCollection:
             doc[field] = doc.get(field, 0) + step
         return Result(1)
 
+    async def delete_one(self, query: Document) -> Result:
+        found = await self.find_one(query)
+        if found is not None:
+            del self.docs[found["_id"]]
+        return Result(int(found is not None))
+
+    async def delete_many(self, query: Document) -> Result:
+        gone = [d["_id"] for d in self.docs.values() if matches(d, query)]
+        for key in gone:
+            del self.docs[key]
+        return Result(len(gone))
+
 
 class MemoryDatabase:
     """Collections by name, created on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, interleave: bool = False) -> None:
         self.collections: dict[str, MemoryCollection] = {}
+        self.interleave = interleave
 
     def __getitem__(self, name: str) -> MemoryCollection:
-        return self.collections.setdefault(name, MemoryCollection())
+        return self.collections.setdefault(name, MemoryCollection(self.interleave))
 
     async def command(self, name: str) -> Document:
         return {"ok": 1.0}
