@@ -30,7 +30,7 @@ from services.intake.rules import IntakeRules
 from services.intake.store import IntakeRecords, Responses
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
-from services.runtime.errors import NotFound, explain, invalid_field
+from services.runtime.errors import NotFound, invalid_field
 from services.runtime.logging import get_logger
 from services.runtime.network import Network
 from services.runtime.service import Service
@@ -58,16 +58,6 @@ Run = Callable[[str | None], Awaitable[BaseModel | dict[str, Any]]]
 
 class PatientNotFound(NotFound):
     """No intake record for this patient in the caller's sites."""
-
-
-async def render_refusal(_request: Request, error: Exception) -> JSONResponse:
-    """409 naming the broken rule, why (its docstring) and what specifically is unmet."""
-    body = {
-        "error": type(error).__name__,
-        "detail": explain(error),
-        "reasons": list(getattr(error, "reasons", ())),
-    }
-    return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
 
 
 def summary(record: IntakeRecord) -> ReferralOut:

@@ -11,8 +11,7 @@ from faststream_fastapi import FastStreamAPI
 from contracts import Topic
 from services.intake.coverage import Payers, load_payers
 from services.intake.domain import IntakeRecord
-from services.intake.handlers import escalation_sweep, event_routes, render_refusal, routes
-from services.intake.review import IntakeRefusal
+from services.intake.handlers import escalation_sweep, event_routes, routes
 from services.intake.rules import IntakeRules
 from services.intake.store import ESCALATION_PENDING, IntakeRecords, Responses
 from services.runtime.consumer import Routes
@@ -42,7 +41,6 @@ def wire(
     records = IntakeRecords(service.store("intake_records", IntakeRecord, (ESCALATION_PENDING,)))
     responses = Responses(service.db["idempotent_responses"])
     payers = payers or load_payers(rules.payers_config)
-    service.http.add_exception_handler(IntakeRefusal, render_refusal)
     service.http.include_router(routes(service, records, responses, rules, network, payers))
     handlers = event_routes(service, records)
     for topic, table in handlers.items():

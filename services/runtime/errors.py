@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 
 class RuleViolation(Exception):
-    """A command broke a named rule; the class docstring says which and why."""
+    """A command broke a named rule; the class docstring says which and why.
+
+    `reasons` lists what specifically is unmet (e.g. which discharge conditions)."""
 
     status_code = 409
+    reasons: Sequence[str] = ()
 
 
 class NotFound(Exception):
@@ -31,9 +36,12 @@ def invalid_field(loc: tuple[str, ...], message: str) -> RequestValidationError:
 def install(app: FastAPI) -> None:
     async def render(_request: Request, error: Exception) -> JSONResponse:
         status = getattr(error, "status_code", 409)
-        return JSONResponse(
-            {"error": type(error).__name__, "detail": explain(error)}, status_code=status
-        )
+        body = {
+            "error": type(error).__name__,
+            "detail": explain(error),
+            "reasons": list(getattr(error, "reasons", ())),
+        }
+        return JSONResponse(body, status_code=status)
 
     app.add_exception_handler(RuleViolation, render)
     app.add_exception_handler(NotFound, render)
