@@ -108,6 +108,10 @@ class Scenario:
             lambda: self.api.post("session", path, Role.NURSE, check_in), WAIT_S, "check-in"
         )
         path += f"/{session['session_id']}"
+        if session["interactions_to_acknowledge"]:
+            chart("interactions/acknowledge", {"observed_at": at(1)})
+            flags = ", ".join(session["interactions_to_acknowledge"])
+            self.out.notes.append(f"{label}: interaction flags acknowledged before dosing: {flags}")
         if hold_first:
             held = vitals(152, 96, 5)
             self.out.notes.append(f"{label}: pre-dose BP 152/96 -> dose held: {held['dose_held']}")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from contracts.vocabulary import AdverseEventSeverity
 from services.session.domain import CheckIn, RecordVitals
 from services.session.dosing import AdministerDose, DischargePatient
+from services.session.gates import AcknowledgeInteractions, OverrideDoseHold
 from services.session.record import Session
+from services.session.rems_form import SubmitForm
+from services.session.safety import AcknowledgeRiskFlag, ReportAdverseEvent
 
 ObservedAt = Annotated[
     AwareDatetime | None,
@@ -55,9 +60,34 @@ class VitalsIn(BaseModel):
         )
 
 
+class ObservedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    observed_at: ObservedAt = None
+
+    def acknowledge(self, session_id: str, by: str, now: datetime) -> AcknowledgeInteractions:
+        return AcknowledgeInteractions(session_id, by, _at(self.observed_at, now))
+
+    def acknowledge_flag(
+        self, session_id: str, flag_id: UUID, by: str, now: datetime
+    ) -> AcknowledgeRiskFlag:
+        return AcknowledgeRiskFlag(session_id, flag_id, by, _at(self.observed_at, now))
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=3, max_length=500, description="Why dosing above threshold.")
+    observed_at: ObservedAt = None
+
+    def to_command(self, session_id: str, prescriber: str, now: datetime) -> OverrideDoseHold:
+        return OverrideDoseHold(session_id, prescriber, self.reason, _at(self.observed_at, now))
+
+
 class DoseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dose_mg: float = Field(gt=0, le=1000)
+    dose_mg: float | None = Field(
+        default=None, gt=0, le=1000, description="Required except for IV (computed from weight)."
+    )
+    devices: int | None = Field(default=None, ge=1, le=3, description="Esketamine 28 mg devices.")
     lot_number: str = Field(min_length=1, max_length=40)
     weight_kg: float | None = Field(default=None, ge=20, le=350)
     observed_at: ObservedAt = None
@@ -70,7 +100,48 @@ class DoseIn(BaseModel):
             weight_kg=self.weight_kg,
             administered_by=administered_by,
             observed_at=_at(self.observed_at, now),
+            devices=self.devices,
         )
+
+
+class AdverseEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="A coded term (e.g. hypertension, vomiting), never free text.",
+    )
+    severity: AdverseEventSeverity
+    serious: bool = False
+    observed_at: ObservedAt = None
+
+    def to_command(self, session_id: str, by: str, now: datetime) -> ReportAdverseEvent:
+        return ReportAdverseEvent(
+            session_id, self.kind, self.severity, self.serious, by, _at(self.observed_at, now)
+        )
+
+
+class FormIn(BaseModel):
+    """What the chart may lack for the REMS form; everything else comes from the session."""
+
+    model_config = ConfigDict(extra="forbid")
+    ready_to_leave_at: AwareDatetime | None = None
+    sedation_observed: bool | None = None
+    dissociation_observed: bool | None = None
+    observed_at: ObservedAt = None
+
+    def to_command(self, session_id: str, by: str, now: datetime) -> SubmitForm:
+        return SubmitForm(
+            session_id=session_id,
+            submitted_by=by,
+            observed_at=_at(self.observed_at, now),
+            ready_to_leave_at=_optional_utc(self.ready_to_leave_at),
+            sedation_observed=self.sedation_observed,
+            dissociation_observed=self.dissociation_observed,
+        )
+
+
+def _optional_utc(at: datetime | None) -> datetime | None:
+    return at.astimezone(UTC) if at else None
 
 
 class DischargeIn(BaseModel):
@@ -80,6 +151,13 @@ class DischargeIn(BaseModel):
     respiratory_ok: bool
     vitals_acceptable: bool
     transport_confirmed: bool
+    ready_to_leave_at: AwareDatetime | None = Field(
+        default=None,
+        description="REMS form: when the patient would have been ready to leave without the "
+        "2-hour rule (sedation and dissociation resolved).",
+    )
+    sedation_observed: bool | None = None
+    dissociation_observed: bool | None = None
     observed_at: ObservedAt = None
 
     def to_command(self, session_id: str, now: datetime) -> DischargePatient:
@@ -91,9 +169,20 @@ class DischargeIn(BaseModel):
             vitals_acceptable=self.vitals_acceptable,
             transport_confirmed=self.transport_confirmed,
             observed_at=_at(self.observed_at, now),
+            ready_to_leave_at=_optional_utc(self.ready_to_leave_at),
+            sedation_observed=self.sedation_observed,
+            dissociation_observed=self.dissociation_observed,
         )
 
 
 def session_view(session: Session) -> dict[str, Any]:
-    """The session as a nurse reads it: the chart plus whether the dose is currently held."""
-    return {**session.model_dump(mode="json"), "dose_held": session.dose_held}
+    """The session as a nurse reads it: the chart, whether the dose is held, which interaction
+    flags still need acknowledging, and the open alerts (e.g. the 40-minute BP is overdue)."""
+    return {
+        **session.model_dump(mode="json"),
+        "dose_held": session.dose_held,
+        "interactions_to_acknowledge": [
+            f.interaction.value for f in session.unacknowledged_interactions
+        ],
+        "open_alerts": [a.kind for a in session.alerts if a.resolved_at is None],
+    }

@@ -14,6 +14,7 @@ from typing import Any
 
 from contracts.envelope import Stamp
 from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
+from contracts.vocabulary import Protocol
 from services.session.record import (
     Hold,
     Reading,
@@ -26,9 +27,16 @@ from services.session.record import (
 from services.session.rules import SessionRules
 
 MAX_MINUTES_SINCE_DOSE = 24 * 60
+BP_RECHECK = "bp_40min"
 
 
-class ObservedAtOutOfRangeError(ValueError):
+class FieldOutOfRangeError(ValueError):
+    """A charted time outside what the session's timeline allows (422 on `field`)."""
+
+    field = "observed_at"
+
+
+class ObservedAtOutOfRangeError(FieldOutOfRangeError):
     """observed_at lies in the future or before the session's last observation (422)."""
 
 
@@ -43,6 +51,11 @@ class BookingIncomplete(SessionRuleViolation):
 class OpenRiskFlag(SessionRuleViolation):
     """No treatment day while a risk flag awaits clinician acknowledgement (DESIGN: PHQ-9
     item 9 and C-SSRS flags need review first)."""
+
+
+class RemsEnrolmentMissing(SessionRuleViolation):
+    """Spravato REMS: the patient must be enrolled in the REMS before esketamine is given;
+    intake records the enrolment (ConsentRecorded)."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,10 @@ def envelope(stamp: Stamp, at: datetime, patient_id: str, site_id: str) -> dict[
 def decide_check_in(
     record: TreatmentRecord, command: CheckIn, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[PatientCheckedIn]]:
-    """Check-in opens the session of a booked dosing appointment, once, and only while no risk
-    flag is open. The session keeps the interaction flags shown to the nurse at check-in."""
+    """Check-in opens the session of a booked dosing appointment, once, only while no risk flag
+    is open and, for esketamine, only for a REMS-enrolled patient (Spravato REMS). The session
+    keeps the interaction flags shown to the nurse at check-in; they must be acknowledged
+    before the dose (`gates.decide_acknowledge_interactions`)."""
     session_id = session_id_for(command.appointment_id)
     if session_id in record.sessions:
         return record, []
@@ -105,6 +120,8 @@ def decide_check_in(
         raise OpenRiskFlag(*(f"{f.kind.value} flag {i}" for i, f in record.open_risk_flags.items()))
     if booking.protocol is None or booking.dose_number is None or booking.course_phase is None:
         raise BookingIncomplete(command.appointment_id)
+    if booking.protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
+        raise RemsEnrolmentMissing(record.patient_id)
     session = Session(
         session_id=session_id,
         appointment_id=booking.appointment_id,
@@ -114,6 +131,7 @@ def decide_check_in(
         course_phase=booking.course_phase,
         checked_in_at=command.observed_at,
         interactions=list(record.interactions),
+        correlation_id=stamp.correlation_id,
     )
     event = PatientCheckedIn(
         **envelope(stamp, command.observed_at, record.patient_id, booking.site_id),
@@ -185,4 +203,8 @@ def decide_vitals(
     elif session.dose is None:
         for hold in session.holds:
             hold.released_at = hold.released_at or at
+    if minutes is not None and minutes >= rules.bp_recheck_min - rules.bp_recheck_early_min:
+        alert = session.alert(BP_RECHECK)
+        if alert is not None and alert.resolved_at is None:
+            alert.resolved_at = at
     return with_session(record, session), events

@@ -8,10 +8,17 @@ from datetime import datetime, timedelta
 from contracts.envelope import Stamp
 from contracts.session import DoseAdministered, MonitoringFormDue, SessionDischarged
 from contracts.vocabulary import Protocol
-from services.session.domain import check_observed_at, envelope, whole_minutes
+from services.session.domain import (
+    FieldOutOfRangeError,
+    check_observed_at,
+    envelope,
+    whole_minutes,
+)
+from services.session.gates import InteractionsNotAcknowledged
 from services.session.record import (
     Discharge,
     Dose,
+    FormStatus,
     Session,
     SessionRuleViolation,
     TreatmentRecord,
@@ -43,12 +50,22 @@ class EsketamineDoseNotAllowed(DoseNotAllowedForProtocol):
     """Spravato label: 56 mg or 84 mg (28 mg devices), and the first induction dose is 56 mg."""
 
 
+class DoseAmountRequired(DoseNotAllowedForProtocol):
+    """Only IV ketamine computes its dose from the weight; other protocols chart the mg given."""
+
+
 class IvWeightRequired(DoseNotAllowedForProtocol):
     """IV ketamine is dosed by weight (0.5 mg/kg over 40 min): the weight must be charted."""
 
 
 class IvDoseNotWeightBased(DoseNotAllowedForProtocol):
     """Published IV-ketamine protocol: 0.5 mg/kg over 40 min, within the configured tolerance."""
+
+
+class ReadyToLeaveOutOfRangeError(FieldOutOfRangeError):
+    """ready_to_leave_at lies before the dose or after the discharge (422)."""
+
+    field = "ready_to_leave_at"
 
 
 class DischargeBeforeDose(SessionRuleViolation):
@@ -63,11 +80,21 @@ class DischargeConditionsUnmet(SessionRuleViolation):
 @dataclass(frozen=True)
 class AdministerDose:
     session_id: str
-    dose_mg: float
+    dose_mg: float | None
     lot_number: str
     weight_kg: float | None
     administered_by: str
     observed_at: datetime
+    devices: int | None = None
+
+
+@dataclass(frozen=True)
+class DoseAmount:
+    """What the protocol allows for this dose: mg, esketamine devices or IV infusion time."""
+
+    dose_mg: float
+    devices: int | None = None
+    infusion_minutes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,39 +106,57 @@ class DischargePatient:
     vitals_acceptable: bool
     transport_confirmed: bool
     observed_at: datetime
+    ready_to_leave_at: datetime | None = None
+    sedation_observed: bool | None = None
+    dissociation_observed: bool | None = None
 
 
 def check_dose_allowed(
     protocol: Protocol,
     dose_number: int,
-    dose_mg: float,
+    dose_mg: float | None,
     weight_kg: float | None,
     rules: SessionRules,
-) -> None:
-    """Esketamine: 56 or 84 mg, first dose 56 mg (Spravato label: induction starts at 56 mg;
-    28 mg devices). IV: 0.5 mg/kg +/- tolerance (published IV-ketamine protocol). Other
-    modalities are dosed by the prescriber's order; the contract bounds them."""
-    if protocol is Protocol.ESKETAMINE_TRD:
-        first = dose_number == 1
-        allowed = [rules.esketamine_first_dose_mg] if first else rules.esketamine_doses_mg
-        if dose_mg not in allowed:
-            shown = " or ".join(f"{mg:g}" for mg in allowed)
-            raise EsketamineDoseNotAllowed(f"{dose_mg:g} mg; dose {dose_number} allows {shown} mg")
-    elif protocol is Protocol.IV_KETAMINE_SERIES:
+    devices: int | None = None,
+) -> DoseAmount:
+    """Esketamine: 56 or 84 mg, first dose 56 mg, given as 28 mg devices five minutes apart
+    (Spravato label), so the device count follows from the dose. IV: 0.5 mg/kg over 40 min
+    +/- tolerance, computed from the weight when no mg is charted (published IV-ketamine
+    protocol). Other modalities are dosed by the prescriber's order; the contract bounds them."""
+    if protocol is Protocol.IV_KETAMINE_SERIES:
         if weight_kg is None:
             raise IvWeightRequired("weight_kg")
-        expected = rules.iv_mg_per_kg * weight_kg
-        if abs(dose_mg - expected) > expected * rules.iv_dose_tolerance:
+        expected = round(rules.iv_mg_per_kg * weight_kg, 1)
+        given = expected if dose_mg is None else dose_mg
+        if abs(given - expected) > expected * rules.iv_dose_tolerance:
             raise IvDoseNotWeightBased(
-                f"{dose_mg:g} mg; {rules.iv_mg_per_kg:g} mg/kg x {weight_kg:g} kg = "
+                f"{given:g} mg; {rules.iv_mg_per_kg:g} mg/kg x {weight_kg:g} kg = "
                 f"{expected:.1f} mg +/- {rules.iv_dose_tolerance:.0%}"
             )
+        return DoseAmount(given, infusion_minutes=rules.iv_infusion_min)
+    if dose_mg is None:
+        raise DoseAmountRequired("dose_mg")
+    if protocol is not Protocol.ESKETAMINE_TRD:
+        return DoseAmount(dose_mg)
+    first = dose_number == 1
+    allowed = [rules.esketamine_first_dose_mg] if first else rules.esketamine_doses_mg
+    if dose_mg not in allowed:
+        shown = " or ".join(f"{mg:g}" for mg in allowed)
+        raise EsketamineDoseNotAllowed(f"{dose_mg:g} mg; dose {dose_number} allows {shown} mg")
+    needed = round(dose_mg / rules.esketamine_device_mg)
+    if devices is not None and devices != needed:
+        raise EsketamineDoseNotAllowed(
+            f"{dose_mg:g} mg is {needed} devices of {rules.esketamine_device_mg:g} mg, "
+            f"not {devices}"
+        )
+    return DoseAmount(dose_mg, devices=needed)
 
 
 def decide_dose(
     record: TreatmentRecord, command: AdministerDose, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[DoseAdministered]]:
-    """A dose needs pre-dose vitals, no BP hold, no earlier dose and a protocol-allowed amount."""
+    """A dose needs pre-dose vitals, no BP hold (or a prescriber's override), acknowledged
+    interaction flags, no earlier dose and a protocol-allowed amount."""
     session = open_session(record, command.session_id)
     if session.dose is not None:
         raise AlreadyDosed(session.session_id)
@@ -124,26 +169,40 @@ def decide_dose(
             f"last pre-dose BP {last.systolic}/{last.diastolic} above "
             f"{rules.bp_systolic_max}/{rules.bp_diastolic_max}"
         )
-    check_dose_allowed(
-        session.protocol, session.dose_number, command.dose_mg, command.weight_kg, rules
+    if session.unacknowledged_interactions:
+        raise InteractionsNotAcknowledged(
+            *(flag.interaction.value for flag in session.unacknowledged_interactions)
+        )
+    amount = check_dose_allowed(
+        session.protocol,
+        session.dose_number,
+        command.dose_mg,
+        command.weight_kg,
+        rules,
+        command.devices,
     )
     dosed = session.model_copy(deep=True)
     dosed.dose = Dose(
         administered_at=command.observed_at,
-        dose_mg=command.dose_mg,
+        dose_mg=amount.dose_mg,
         lot_number=command.lot_number,
         weight_kg=command.weight_kg,
         administered_by=command.administered_by,
+        devices=amount.devices,
+        infusion_minutes=amount.infusion_minutes,
     )
     event = DoseAdministered(
         **envelope(stamp, command.observed_at, record.patient_id, session.site_id),
         session_id=session.session_id,
         appointment_id=session.appointment_id,
         protocol=session.protocol,
-        dose_mg=command.dose_mg,
+        dose_mg=amount.dose_mg,
         dose_number=session.dose_number,
         lot_number=command.lot_number,
         administered_by=command.administered_by,
+        devices=amount.devices,
+        weight_kg=command.weight_kg,
+        infusion_minutes=amount.infusion_minutes,
     )
     return with_session(record, dosed), [event]
 
@@ -179,16 +238,25 @@ def unmet_discharge_conditions(
     return [name for met, name in conditions if not met]
 
 
+def check_ready_to_leave(at: datetime | None, dosed_at: datetime, discharged_at: datetime) -> None:
+    """REMS form: the time the patient would have been ready to leave without the 2-hour rule
+    lies between the dose and the discharge."""
+    if at is not None and not dosed_at <= at <= discharged_at:
+        raise ReadyToLeaveOutOfRangeError("ready_to_leave_at must lie between dose and discharge")
+
+
 def decide_discharge(
     record: TreatmentRecord, command: DischargePatient, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[SessionDischarged | MonitoringFormDue]]:
     """Discharge when every condition is met; esketamine discharges open the REMS Patient
-    Monitoring Form, due within 7 days of the dose (Spravato REMS)."""
+    Monitoring Form, due within 7 days of the dose (Spravato REMS). The discharge tells
+    coaching and the journey what the day was: dose, adverse events, the form's deadline."""
     session = open_session(record, command.session_id)
     if session.dose is None:
         raise DischargeBeforeDose(session.session_id)
     check_observed_at(command.observed_at, stamp.now, rules, not_before=session.last_observed_at)
     dosed_at = session.dose.administered_at
+    check_ready_to_leave(command.ready_to_leave_at, dosed_at, command.observed_at)
     monitored = whole_minutes(dosed_at, command.observed_at)
     unmet = unmet_discharge_conditions(session, command, monitored, rules)
     if unmet:
@@ -202,7 +270,14 @@ def decide_discharge(
         respiratory_ok=command.respiratory_ok,
         vitals_acceptable=command.vitals_acceptable,
         transport_confirmed=command.transport_confirmed,
+        ready_to_leave_at=command.ready_to_leave_at,
+        sedation_observed=command.sedation_observed,
+        dissociation_observed=command.dissociation_observed,
     )
+    form_due = dosed_at + timedelta(days=rules.monitoring_form_days)
+    needs_form = session.protocol in rules.monitoring_form_protocols
+    if needs_form:
+        discharged.monitoring_form = FormStatus(due_by=form_due)
     head = (stamp, command.observed_at, record.patient_id, session.site_id)
     events: list[SessionDischarged | MonitoringFormDue] = [
         SessionDischarged(
@@ -213,14 +288,15 @@ def decide_discharge(
             dose_number=session.dose_number,
             course_phase=session.course_phase,
             monitoring_minutes=monitored,
+            dose_mg=session.dose.dose_mg,
+            dosed_at=dosed_at,
+            adverse_events=len(session.adverse_events),
+            serious_adverse_event=any(ae.serious for ae in session.adverse_events),
+            monitoring_form_due_by=form_due if needs_form else None,
         )
     ]
-    if session.protocol in rules.monitoring_form_protocols:
+    if needs_form:
         events.append(
-            MonitoringFormDue(
-                **envelope(*head),
-                session_id=session.session_id,
-                due_by=dosed_at + timedelta(days=rules.monitoring_form_days),
-            )
+            MonitoringFormDue(**envelope(*head), session_id=session.session_id, due_by=form_due)
         )
     return with_session(record, discharged), events

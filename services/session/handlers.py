@@ -1,4 +1,4 @@
-"""Session's entry points: upstream subscribers and treatment-day HTTP routes.
+"""Session's entry points: upstream subscribers, treatment-day HTTP routes, the clock sweep.
 
 Every route loads the record, checks site scope, decides in the domain and saves through the
 aggregate store, whose outbox publishes the events.
@@ -7,22 +7,41 @@ aggregate store, whose outbox publishes the events.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from contracts import EventBase, Topic
-from contracts.intake import MedicationInteractionFlagged, RiskFlagAcknowledged, RiskFlagRaised
+from contracts import EventBase, Stamp, Topic
+from contracts.intake import (
+    ConsentRecorded,
+    EligibilityDecided,
+    MedicationInteractionFlagged,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
+)
 from contracts.scheduling import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
 from services.runtime.aggregate import AggregateStore, Applied
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import explain, invalid_field
 from services.runtime.service import Service
-from services.session import domain, dosing
-from services.session.api import CheckInIn, DischargeIn, DoseIn, VitalsIn, session_view
-from services.session.domain import ObservedAtOutOfRangeError
+from services.session import domain, dosing, gates, rems_form, safety
+from services.session.api import (
+    AdverseEventIn,
+    CheckInIn,
+    DischargeIn,
+    DoseIn,
+    FormIn,
+    ObservedIn,
+    OverrideIn,
+    VitalsIn,
+    session_view,
+)
+from services.session.clocks import clock_index, decide_clocks
+from services.session.domain import FieldOutOfRangeError
 from services.session.record import (
     PatientNotFound,
     Session,
@@ -34,9 +53,12 @@ from services.session.rules import SessionRules
 
 READERS = (Role.NURSE, Role.PSYCHIATRIST, Role.SITE_ADMIN, Role.OPS)
 Nurse = Annotated[Principal, Depends(require(Role.NURSE))]
+Prescriber = Annotated[Principal, Depends(require(Role.PSYCHIATRIST))]
+Clinician = Annotated[Principal, Depends(require(Role.NURSE, Role.PSYCHIATRIST))]
 Reader = Annotated[Principal, Depends(require(*READERS))]
 Outcome = tuple[TreatmentRecord, Sequence[EventBase]]
 Decision = Callable[[TreatmentRecord], Outcome]
+Decide = Callable[[Stamp], Decision]
 Store = AggregateStore[TreatmentRecord]
 
 
@@ -53,14 +75,16 @@ def view_of(applied: Applied[TreatmentRecord], session_id: str) -> dict[str, Any
     return session_view(session_of(applied.state, session_id))
 
 
-def event_routes(store: Store) -> dict[Topic, Routes]:
-    """Bookings from scheduling; interactions and risk flags from intake."""
+def event_routes(store: Store, rules: SessionRules) -> dict[Topic, Routes]:
+    """Bookings from scheduling; interactions, risk flags, REMS enrolment and the approving
+    prescriber from intake."""
 
     async def on_upstream_event(event: EventBase) -> None:
         await store.apply(
             event.patient_id,
             lambda state: (absorb(event, state), []),
             event_id=str(event.event_id),
+            indexed=lambda r: clock_index(r, rules),
         )
 
     return {
@@ -73,8 +97,37 @@ def event_routes(store: Store) -> dict[Topic, Routes]:
             MedicationInteractionFlagged: on_upstream_event,
             RiskFlagRaised: on_upstream_event,
             RiskFlagAcknowledged: on_upstream_event,
+            ConsentRecorded: on_upstream_event,
+            EligibilityDecided: on_upstream_event,
         },
     }
+
+
+def clock_sweep(store: Store, rules: SessionRules) -> Callable[[datetime], Any]:
+    """Find records with a clock due by `now`, then fire each under the aggregate lock, where
+    `decide_clocks` re-checks it (safe with several sweepers; see `clocks`)."""
+
+    def fire(record: TreatmentRecord | None, now: datetime) -> Outcome:
+        if record is None:
+            raise PatientNotFound("swept record vanished")
+        return decide_clocks(record, now, rules)
+
+    async def sweep(now: datetime) -> int:
+        found = store.collection.find({"clocks_pending": True}, {"clock_due_at": 1})
+        due = [
+            doc["_id"]
+            async for doc in found
+            if doc.get("clock_due_at") and datetime.fromisoformat(doc["clock_due_at"]) <= now
+        ]
+        fired = 0
+        for patient_id in due:
+            applied = await store.apply(
+                patient_id, lambda r: fire(r, now), indexed=lambda r: clock_index(r, rules)
+            )
+            fired += len(applied.events)
+        return fired
+
+    return sweep
 
 
 def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
@@ -98,10 +151,20 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
             return decide(record)
 
         try:
-            applied = await store.apply(patient_id, decide_existing)
-        except ObservedAtOutOfRangeError as error:
-            raise invalid_field(("body", "observed_at"), str(error)) from error
+            applied = await store.apply(
+                patient_id, decide_existing, indexed=lambda r: clock_index(r, rules)
+            )
+        except FieldOutOfRangeError as error:
+            raise invalid_field(("body", error.field), str(error)) from error
         return applied
+
+    async def act(
+        patient_id: str, session_id: str, principal: Principal, decide: Decide
+    ) -> dict[str, Any]:
+        """Scope-check, decide with a fresh stamp, save; answer with the updated session."""
+        await scoped(patient_id, session_id, principal)
+        stamp = service.stamp()
+        return view_of(await change(patient_id, decide(stamp)), session_id)
 
     @router.post("", status_code=status.HTTP_201_CREATED)
     async def check_in(
@@ -120,37 +183,96 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
             response.status_code = status.HTTP_200_OK
         return view_of(applied, session_id)
 
+    @router.post("/{session_id}/interactions/acknowledge")
+    async def acknowledge_interactions(
+        patient_id: str, session_id: str, body: ObservedIn, principal: Clinician
+    ) -> dict[str, Any]:
+        def decide(stamp: Stamp) -> Decision:
+            command = body.acknowledge(session_id, principal.subject, stamp.now)
+            return lambda r: gates.decide_acknowledge_interactions(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
+
     @router.post("/{session_id}/vitals", status_code=status.HTTP_201_CREATED)
     async def record_vitals(
         patient_id: str, session_id: str, body: VitalsIn, principal: Nurse
     ) -> dict[str, Any]:
-        await scoped(patient_id, session_id, principal)
-        stamp = service.stamp()
-        command = body.to_command(session_id, stamp.now)
-        applied = await change(patient_id, lambda r: domain.decide_vitals(r, command, stamp, rules))
-        return view_of(applied, session_id)
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, stamp.now)
+            return lambda r: domain.decide_vitals(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
+
+    @router.post("/{session_id}/dose-hold/override")
+    async def override_hold(
+        patient_id: str, session_id: str, body: OverrideIn, principal: Prescriber
+    ) -> dict[str, Any]:
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, principal.subject, stamp.now)
+            return lambda r: gates.decide_override_hold(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
 
     @router.post("/{session_id}/dose", status_code=status.HTTP_201_CREATED)
     async def administer_dose(
         patient_id: str, session_id: str, body: DoseIn, principal: Nurse
     ) -> dict[str, Any]:
-        await scoped(patient_id, session_id, principal)
-        stamp = service.stamp()
-        command = body.to_command(session_id, principal.subject, stamp.now)
-        applied = await change(patient_id, lambda r: dosing.decide_dose(r, command, stamp, rules))
-        return view_of(applied, session_id)
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, principal.subject, stamp.now)
+            return lambda r: dosing.decide_dose(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
+
+    @router.post("/{session_id}/adverse-events", status_code=status.HTTP_201_CREATED)
+    async def report_adverse_event(
+        patient_id: str, session_id: str, body: AdverseEventIn, principal: Clinician
+    ) -> dict[str, Any]:
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, principal.subject, stamp.now)
+            return lambda r: safety.decide_adverse_event(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
+
+    @router.post("/{session_id}/risk-flags/{flag_id}/acknowledge")
+    async def acknowledge_flag(
+        patient_id: str, session_id: str, flag_id: UUID, body: ObservedIn, principal: Prescriber
+    ) -> dict[str, Any]:
+        def decide(stamp: Stamp) -> Decision:
+            command = body.acknowledge_flag(session_id, flag_id, principal.subject, stamp.now)
+            return lambda r: safety.decide_acknowledge_flag(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
 
     @router.post("/{session_id}/discharge")
     async def discharge(
         patient_id: str, session_id: str, body: DischargeIn, principal: Nurse
     ) -> dict[str, Any]:
-        await scoped(patient_id, session_id, principal)
-        stamp = service.stamp()
-        command = body.to_command(session_id, stamp.now)
-        applied = await change(
-            patient_id, lambda r: dosing.decide_discharge(r, command, stamp, rules)
-        )
-        return view_of(applied, session_id)
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, stamp.now)
+            return lambda r: dosing.decide_discharge(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
+
+    @router.get("/{session_id}/monitoring-form")
+    async def monitoring_form(
+        patient_id: str, session_id: str, principal: Reader
+    ) -> dict[str, Any]:
+        session = await scoped(patient_id, session_id, principal)
+        try:
+            return rems_form.draft(session, rules)
+        except FieldOutOfRangeError as error:
+            raise invalid_field(("path", "session_id"), str(error)) from error
+
+    @router.post("/{session_id}/monitoring-form")
+    async def submit_monitoring_form(
+        patient_id: str, session_id: str, body: FormIn, principal: Clinician
+    ) -> dict[str, Any]:
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, principal.subject, stamp.now)
+            return lambda r: rems_form.decide_submit_form(r, command, stamp, rules)
+
+        await act(patient_id, session_id, principal, decide)
+        return rems_form.draft(await scoped(patient_id, session_id, principal), rules)
 
     @router.get("/{session_id}")
     async def read(patient_id: str, session_id: str, principal: Reader) -> dict[str, Any]:

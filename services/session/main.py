@@ -8,16 +8,18 @@ from contracts import Topic
 from services.runtime.consumer import Routes
 from services.runtime.service import Service
 from services.runtime.settings import Settings, load_settings
-from services.session.handlers import Store, event_routes, render_refusal, routes
+from services.session.handlers import Store, clock_sweep, event_routes, render_refusal, routes
 from services.session.record import SessionRuleViolation, TreatmentRecord
 from services.session.rules import SessionRules
 
 
 def wire(service: Service, store: Store, rules: SessionRules) -> dict[Topic, Routes]:
-    """Routes, refusal rendering and subscriptions; returns the event routing table."""
+    """Routes, refusal rendering, subscriptions and the monitoring-clock sweep; returns the
+    event routing table."""
     service.http.add_exception_handler(SessionRuleViolation, render_refusal)
     service.http.include_router(routes(service, store, rules))
-    handlers = event_routes(store)
+    service.sweep("session-monitoring-clocks", clock_sweep(store, rules))
+    handlers = event_routes(store, rules)
     for topic, table in handlers.items():
         service.subscribe(topic, table)
     return handlers
@@ -30,7 +32,9 @@ def create_app(
         "session",
         settings or load_settings("session"),
         title="KAP session",
-        description="Treatment days: check-in, vitals and BP gate, dose, monitoring, discharge.",
+        description="Treatment days: check-in, vitals and BP gate, dose, monitoring clocks, "
+        "adverse events, discharge and the REMS monitoring form.",
     )
-    wire(service, service.store("treatment_records", TreatmentRecord), rules or SessionRules())
+    store = service.store("treatment_records", TreatmentRecord, indexes=("clocks_pending",))
+    wire(service, store, rules or SessionRules())
     return service.asgi()

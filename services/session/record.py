@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import singledispatch
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
 from contracts.envelope import EventBase, UtcDatetime
-from contracts.intake import MedicationInteractionFlagged, RiskFlagAcknowledged, RiskFlagRaised
+from contracts.intake import (
+    ConsentRecorded,
+    EligibilityDecided,
+    MedicationInteractionFlagged,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
+)
 from contracts.scheduling import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
+from contracts.session import MonitoringForm
 from contracts.vocabulary import (
+    AdverseEventSeverity,
     AppointmentKind,
+    ConsentKind,
     CoursePhase,
+    Decision,
     Interaction,
     Protocol,
     RiskKind,
@@ -79,6 +90,14 @@ class Hold(BaseModel):
     systolic: int
     diastolic: int
     released_at: UtcDatetime | None = None
+    overridden_by: str | None = None
+    override_reason: str | None = None
+
+
+class Acknowledgement(BaseModel):
+    acknowledged_by: str
+    acknowledged_at: UtcDatetime
+    interactions: list[Interaction]
 
 
 class Dose(BaseModel):
@@ -87,6 +106,8 @@ class Dose(BaseModel):
     lot_number: str
     weight_kg: float | None
     administered_by: str
+    devices: int | None = None
+    infusion_minutes: int | None = None
 
 
 class Discharge(BaseModel):
@@ -97,6 +118,35 @@ class Discharge(BaseModel):
     respiratory_ok: bool
     vitals_acceptable: bool
     transport_confirmed: bool
+    ready_to_leave_at: UtcDatetime | None = None
+    sedation_observed: bool | None = None
+    dissociation_observed: bool | None = None
+
+
+class AdverseEvent(BaseModel):
+    adverse_event_id: str
+    observed_at: UtcDatetime
+    kind: str
+    severity: AdverseEventSeverity
+    serious: bool
+    reported_by: str
+    flag_id: UUID | None = None
+
+
+class Alert(BaseModel):
+    """Something the nurse must see on the session view (e.g. the 40-minute BP is overdue)."""
+
+    kind: str
+    due_at: UtcDatetime
+    resolved_at: UtcDatetime | None = None
+
+
+class FormStatus(BaseModel):
+    due_by: UtcDatetime
+    submitted_at: UtcDatetime | None = None
+    submitted_by: str | None = None
+    overdue: bool = False
+    content: MonitoringForm | None = None
 
 
 class Session(BaseModel):
@@ -112,10 +162,24 @@ class Session(BaseModel):
     holds: list[Hold] = Field(default_factory=list)
     dose: Dose | None = None
     discharge: Discharge | None = None
+    correlation_id: UUID | None = None
+    interactions_acknowledged: Acknowledgement | None = None
+    adverse_events: list[AdverseEvent] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+    monitoring_form: FormStatus | None = None
 
     @property
     def dose_held(self) -> bool:
         return any(hold.released_at is None for hold in self.holds)
+
+    @property
+    def unacknowledged_interactions(self) -> list[InteractionFlag]:
+        seen = self.interactions_acknowledged
+        done = set(seen.interactions) if seen else set()
+        return [flag for flag in self.interactions if flag.interaction not in done]
+
+    def alert(self, kind: str) -> Alert | None:
+        return next((a for a in self.alerts if a.kind == kind), None)
 
     @property
     def last_observed_at(self) -> datetime:
@@ -131,6 +195,8 @@ class TreatmentRecord(BaseModel):
     interactions: list[InteractionFlag] = Field(default_factory=list)
     open_risk_flags: dict[str, RiskFlag] = Field(default_factory=dict)
     sessions: dict[str, Session] = Field(default_factory=dict)
+    rems_enrolled: bool = False
+    prescriber_id: str | None = None
 
 
 def _copy(record: TreatmentRecord | None, patient_id: str) -> TreatmentRecord:
@@ -188,6 +254,27 @@ def _interaction(
     )
     if flag not in updated.interactions:
         updated.interactions.append(flag)
+    for session in updated.sessions.values():
+        if session.dose is None and flag not in session.interactions:
+            session.interactions.append(flag)
+    return updated
+
+
+@absorb.register
+def _consent(event: ConsentRecorded, record: TreatmentRecord | None) -> TreatmentRecord:
+    """Spravato REMS: the patient is enrolled before the first dose; intake records it."""
+    updated = _copy(record, event.patient_id)
+    if event.consent is ConsentKind.REMS_ENROLMENT:
+        updated.rems_enrolled = event.given
+    return updated
+
+
+@absorb.register
+def _eligibility(event: EligibilityDecided, record: TreatmentRecord | None) -> TreatmentRecord:
+    """The approving psychiatrist is the prescriber notified of serious adverse events."""
+    updated = _copy(record, event.patient_id)
+    if event.decision is Decision.APPROVED:
+        updated.prescriber_id = event.decided_by
     return updated
 
 

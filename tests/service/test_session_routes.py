@@ -11,9 +11,15 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from contracts import EventBase, Topic
-from contracts.intake import MedicationInteractionFlagged
+from contracts.intake import ConsentRecorded, MedicationInteractionFlagged
 from contracts.scheduling import AppointmentBooked
-from contracts.vocabulary import AppointmentKind, CoursePhase, Interaction, Protocol
+from contracts.vocabulary import (
+    AppointmentKind,
+    ConsentKind,
+    CoursePhase,
+    Interaction,
+    Protocol,
+)
 from services.runtime.aggregate import AggregateStore
 from services.runtime.auth import Role, mint_token
 from services.runtime.consumer import Routes
@@ -34,12 +40,12 @@ def at(minutes: float) -> datetime:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, collection: MemoryCollection | None = None) -> None:
         self.settings = Settings().for_service("session")
         self.service = Service.create("session", self.settings, title="t", description="d")
         self.now = T0
         self.service.clock = lambda: self.now
-        self.collection = MemoryCollection()
+        self.collection = collection or MemoryCollection()
         store = AggregateStore(cast(Any, self.collection), TreatmentRecord)
         self.handlers: dict[Topic, Routes] = wire(self.service, store, SessionRules())
         self.http = TestClient(self.service.http)
@@ -51,9 +57,16 @@ class Harness:
         token = mint_token(self.settings, f"dev-{role.value}", role, sites)
         return {"Authorization": f"Bearer {token}"}
 
-    def post(self, path: str, body: dict[str, Any], minutes: float) -> Response:
+    def post(
+        self, path: str, body: dict[str, Any], minutes: float, role: Role = Role.NURSE
+    ) -> Response:
         self.now = at(minutes)
-        response: Response = self.http.post(f"{SESSIONS}{path}", json=body, headers=self.token())
+        headers = self.token(role)
+        response: Response = self.http.post(f"{SESSIONS}{path}", json=body, headers=headers)
+        return response
+
+    def get(self, path: str, role: Role = Role.NURSE) -> Response:
+        response: Response = self.http.get(f"{SESSIONS}{path}", headers=self.token(role))
         return response
 
     def outbox_types(self) -> list[str]:
@@ -81,6 +94,7 @@ BOOKED = AppointmentBooked(
     protocol=Protocol.ESKETAMINE_TRD,
     course_phase=CoursePhase.INDUCTION,
 )
+ENROLLED = ConsentRecorded(**envelope("intake"), consent=ConsentKind.REMS_ENROLMENT, given=True)
 INTERACTION = MedicationInteractionFlagged(
     **envelope("intake"),
     interaction=Interaction.LEVOTHYROXINE,
@@ -92,6 +106,7 @@ INTERACTION = MedicationInteractionFlagged(
 @pytest.fixture
 async def harness() -> Harness:
     harness = Harness()
+    await harness.receive(Topic.INTAKE, ENROLLED)
     await harness.receive(Topic.SCHEDULING, BOOKED)
     await harness.receive(Topic.INTAKE, INTERACTION)
     return harness
@@ -122,6 +137,10 @@ async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> N
     held = harness.post(f"/{session}/dose", {"dose_mg": 56, "lot_number": "L1"}, 6)
     assert (held.status_code, held.json()["error"]) == (409, "DoseHeldForBloodPressure")
     assert not harness.post(f"/{session}/vitals", vitals(130, 80), 15).json()["dose_held"]
+    unacknowledged = harness.post(f"/{session}/dose", {"dose_mg": 56, "lot_number": "L1"}, 16)
+    assert unacknowledged.json()["reasons"] == ["levothyroxine"]
+    acknowledged = harness.post(f"/{session}/interactions/acknowledge", {}, 17)
+    assert acknowledged.json()["interactions_to_acknowledge"] == []
     dosed = harness.post(f"/{session}/dose", {"dose_mg": 56, "lot_number": "L1"}, 20)
     assert dosed.json()["dose"]["administered_by"] == "dev-nurse"
     harness.post(f"/{session}/vitals", vitals(138, 85), 60)
@@ -141,6 +160,7 @@ async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> N
         "VitalsRecorded",
         "DoseHeld",
         "VitalsRecorded",
+        "InteractionsAcknowledged",
         "DoseAdministered",
         "VitalsRecorded",
         "SessionDischarged",
@@ -151,7 +171,7 @@ async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> N
 async def test_a_redelivered_booking_is_absorbed_once(harness: Harness) -> None:
     await harness.receive(Topic.SCHEDULING, BOOKED)
 
-    assert harness.collection.docs[PATIENT]["version"] == 2
+    assert harness.collection.docs[PATIENT]["version"] == 3
 
 
 async def test_nurses_may_chart_retroactively_but_not_ahead_of_the_clock(harness: Harness) -> None:

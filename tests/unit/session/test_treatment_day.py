@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from datetime import timedelta
+from uuid import uuid4
 
 import pytest
 
-from contracts.envelope import EventBase, Stamp
-from contracts.intake import MedicationInteractionFlagged, RiskFlagAcknowledged, RiskFlagRaised
-from contracts.scheduling import AppointmentBooked, AppointmentCancelled
+from contracts.intake import (
+    MedicationInteractionFlagged,
+    RiskFlagAcknowledged,
+    RiskFlagRaised,
+)
+from contracts.scheduling import AppointmentCancelled
 from contracts.session import (
     DoseAdministered,
     DoseHeld,
@@ -21,7 +22,6 @@ from contracts.session import (
     VitalsRecorded,
 )
 from contracts.vocabulary import (
-    AppointmentKind,
     CoursePhase,
     Interaction,
     Protocol,
@@ -38,116 +38,32 @@ from services.session.domain import (
     decide_vitals,
 )
 from services.session.dosing import (
-    AdministerDose,
     AlreadyDosed,
     DischargeBeforeDose,
     DischargeConditionsUnmet,
-    DischargePatient,
     DoseHeldForBloodPressure,
     EsketamineDoseNotAllowed,
     IvDoseNotWeightBased,
     IvWeightRequired,
     PreDoseVitalsMissing,
-    decide_discharge,
-    decide_dose,
 )
-from services.session.record import SessionAlreadyDischarged, TreatmentRecord, absorb
-from services.session.rules import SessionRules
-
-PATIENT, SITE, APPOINTMENT, SESSION = "pat-1", "site-north", "apt-1", "ses-apt-1"
-T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-RULES = SessionRules()
-
-
-def minutes(n: float) -> datetime:
-    return T0 + timedelta(minutes=n)
-
-
-def stamp_at(now: datetime) -> Stamp:
-    ids = (UUID(int=i) for i in itertools.count(1))
-    return Stamp(now=now, producer="session", correlation_id=UUID(int=0), new_id=lambda: next(ids))
-
-
-def upstream(event_type: type[EventBase], **payload: object) -> EventBase:
-    return event_type(
-        event_id=uuid4(),
-        occurred_at=T0 - timedelta(days=3),
-        patient_id=PATIENT,
-        site_id=SITE,
-        correlation_id=uuid4(),
-        producer="scheduling",
-        **payload,
-    )
-
-
-def booked(
-    protocol: Protocol = Protocol.ESKETAMINE_TRD,
-    dose_number: int = 1,
-    appointment: str = APPOINTMENT,
-) -> EventBase:
-    return upstream(
-        AppointmentBooked,
-        appointment_id=appointment,
-        kind=AppointmentKind.DOSING,
-        starts_at=T0,
-        ends_at=minutes(180),
-        dose_number=dose_number,
-        protocol=protocol,
-        course_phase=CoursePhase.INDUCTION,
-    )
-
-
-def record_with(*events: EventBase) -> TreatmentRecord:
-    record: TreatmentRecord | None = None
-    for event in events:
-        record = absorb(event, record)
-    assert record is not None
-    return record
-
-
-def checked_in(record: TreatmentRecord) -> TreatmentRecord:
-    record, _ = decide_check_in(record, CheckIn(APPOINTMENT, T0), stamp_at(T0), RULES)
-    return record
-
-
-def vitals(
-    record: TreatmentRecord, at: datetime, systolic: int = 128, diastolic: int = 78
-) -> tuple[TreatmentRecord, Sequence[EventBase]]:
-    command = RecordVitals(SESSION, systolic, diastolic, heart_rate=72, spo2=98, observed_at=at)
-    return decide_vitals(record, command, stamp_at(at), RULES)
-
-
-def dose(
-    record: TreatmentRecord, at: datetime, mg: float = 56, weight_kg: float | None = None
-) -> tuple[TreatmentRecord, Sequence[EventBase]]:
-    command = AdministerDose(SESSION, mg, "LOT-42", weight_kg, "nurse-ada", observed_at=at)
-    return decide_dose(record, command, stamp_at(at), RULES)
-
-
-def discharge(
-    record: TreatmentRecord, at: datetime, **overrides: bool
-) -> tuple[TreatmentRecord, Sequence[EventBase]]:
-    conditions = (
-        dict(
-            sedation_resolved=True,
-            dissociation_resolved=True,
-            respiratory_ok=True,
-            vitals_acceptable=True,
-            transport_confirmed=True,
-        )
-        | overrides
-    )
-    command = DischargePatient(SESSION, observed_at=at, **conditions)
-    return decide_discharge(record, command, stamp_at(at), RULES)
-
-
-def dosed_esketamine(dose_number: int = 1) -> TreatmentRecord:
-    """Checked in at T0, pre-dose BP fine at +5, dosed at +10, BP rechecked at +50 (~40 min)."""
-    record = checked_in(record_with(booked(dose_number=dose_number)))
-    record, _ = vitals(record, minutes(5))
-    record, _ = dose(record, minutes(10))
-    record, _ = vitals(record, minutes(50))
-    return record
+from services.session.record import SessionAlreadyDischarged, absorb
+from tests.unit.session.builders import (
+    APPOINTMENT,
+    RULES,
+    SESSION,
+    T0,
+    booked,
+    checked_in,
+    discharge,
+    dose,
+    dosed_esketamine,
+    minutes,
+    record_with,
+    stamp_at,
+    upstream,
+    vitals,
+)
 
 
 def refusal_reasons(error: pytest.ExceptionInfo[DischargeConditionsUnmet]) -> list[str]:

@@ -1,0 +1,130 @@
+"""Builders for treatment-day unit tests: a booked, REMS-enrolled patient and charting steps."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from contracts.envelope import EventBase, Stamp
+from contracts.intake import ConsentRecorded
+from contracts.scheduling import AppointmentBooked
+from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Protocol
+from services.session.domain import CheckIn, RecordVitals, decide_check_in, decide_vitals
+from services.session.dosing import (
+    AdministerDose,
+    DischargePatient,
+    decide_discharge,
+    decide_dose,
+)
+from services.session.record import TreatmentRecord, absorb
+from services.session.rules import SessionRules
+
+PATIENT, SITE, APPOINTMENT, SESSION = "pat-1", "site-north", "apt-1", "ses-apt-1"
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+RULES = SessionRules()
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def stamp_at(now: datetime) -> Stamp:
+    ids = (UUID(int=i) for i in itertools.count(1))
+    return Stamp(now=now, producer="session", correlation_id=UUID(int=0), new_id=lambda: next(ids))
+
+
+def upstream(event_type: type[EventBase], **payload: object) -> EventBase:
+    return event_type(
+        event_id=uuid4(),
+        occurred_at=T0 - timedelta(days=3),
+        patient_id=PATIENT,
+        site_id=SITE,
+        correlation_id=uuid4(),
+        producer="scheduling",
+        **payload,
+    )
+
+
+def booked(
+    protocol: Protocol = Protocol.ESKETAMINE_TRD,
+    dose_number: int = 1,
+    appointment: str = APPOINTMENT,
+) -> EventBase:
+    return upstream(
+        AppointmentBooked,
+        appointment_id=appointment,
+        kind=AppointmentKind.DOSING,
+        starts_at=T0,
+        ends_at=minutes(180),
+        dose_number=dose_number,
+        protocol=protocol,
+        course_phase=CoursePhase.INDUCTION,
+    )
+
+
+def rems_consent(given: bool = True) -> EventBase:
+    return upstream(ConsentRecorded, consent=ConsentKind.REMS_ENROLMENT, given=given)
+
+
+def record_with(*events: EventBase, enrolled: bool = True) -> TreatmentRecord:
+    """The patient's record after `events`; REMS-enrolled at intake unless told otherwise."""
+    record: TreatmentRecord | None = None
+    for event in (rems_consent(), *events) if enrolled else events:
+        record = absorb(event, record)
+    assert record is not None
+    return record
+
+
+def checked_in(record: TreatmentRecord) -> TreatmentRecord:
+    record, _ = decide_check_in(record, CheckIn(APPOINTMENT, T0), stamp_at(T0), RULES)
+    return record
+
+
+def vitals(
+    record: TreatmentRecord, at: datetime, systolic: int = 128, diastolic: int = 78
+) -> tuple[TreatmentRecord, Sequence[EventBase]]:
+    command = RecordVitals(SESSION, systolic, diastolic, heart_rate=72, spo2=98, observed_at=at)
+    return decide_vitals(record, command, stamp_at(at), RULES)
+
+
+def dose(
+    record: TreatmentRecord, at: datetime, mg: float = 56, weight_kg: float | None = None
+) -> tuple[TreatmentRecord, Sequence[EventBase]]:
+    command = AdministerDose(SESSION, mg, "LOT-42", weight_kg, "nurse-ada", observed_at=at)
+    return decide_dose(record, command, stamp_at(at), RULES)
+
+
+def discharge(
+    record: TreatmentRecord, at: datetime, **overrides: bool
+) -> tuple[TreatmentRecord, Sequence[EventBase]]:
+    conditions = (
+        dict(
+            sedation_resolved=True,
+            dissociation_resolved=True,
+            respiratory_ok=True,
+            vitals_acceptable=True,
+            transport_confirmed=True,
+        )
+        | overrides
+    )
+    command = DischargePatient(
+        SESSION,
+        sedation_resolved=conditions["sedation_resolved"],
+        dissociation_resolved=conditions["dissociation_resolved"],
+        respiratory_ok=conditions["respiratory_ok"],
+        vitals_acceptable=conditions["vitals_acceptable"],
+        transport_confirmed=conditions["transport_confirmed"],
+        observed_at=at,
+    )
+    return decide_discharge(record, command, stamp_at(at), RULES)
+
+
+def dosed_esketamine(dose_number: int = 1) -> TreatmentRecord:
+    """Checked in at T0, pre-dose BP fine at +5, dosed at +10, BP rechecked at +50 (~40 min)."""
+    record = checked_in(record_with(booked(dose_number=dose_number)))
+    record, _ = vitals(record, minutes(5))
+    record, _ = dose(record, minutes(10))
+    record, _ = vitals(record, minutes(50))
+    return record
