@@ -19,6 +19,8 @@ TRD_TRIALS = [
 ]
 NO_RISK = {"q1_wish_to_be_dead": False, "q2_suicidal_thoughts": False}
 WAIT_S = 90.0
+FOLLOW_UP = {"integration_booking", "coach_check_in", "lifestyle_plan", "phq9"}
+"""The follow-up plan coaching creates after each discharge (DESIGN: after treatment)."""
 
 
 @dataclass
@@ -200,10 +202,11 @@ def converged(api: Api, out: Outcome) -> dict[str, Json] | None:
         journey: Json = api.get("journey", f"/patients/{pid}/journey", Role.OPS)
         journeys[label] = journey
     treated = [journeys[k] for k in ("North-1", "North-2", "South-1")]
-    done = all(j["doses_given"] == 1 and len(j["open_tasks"]) >= 3 and j["coach_id"]
-               and j["next_appointment"] for j in treated)  # fmt: skip
+    done = all(j["doses_given"] == 1 and {t["kind"] for t in j["open_tasks"]} >= FOLLOW_UP
+               and j["coach_id"] and j["next_appointment"] for j in treated)  # fmt: skip
     done = done and journeys["South-2"]["phase"] == "declined"
     done = done and journeys["North-3"]["phase"] == "awaiting_review"
+    done = done and journeys["South-3"]["course_blocked"] is not None
     return journeys if done else None
 
 

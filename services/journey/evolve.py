@@ -78,8 +78,55 @@ def _flag_raised(j: Journey, e: Entry) -> None:
 
 
 def _flag_acknowledged(j: Journey, e: Entry) -> None:
-    if e.facts["flag_id"] in j.open_risk_flags:
-        j.open_risk_flags.remove(e.facts["flag_id"])
+    for flags in (j.open_risk_flags, j.escalated_risk_flags):
+        if e.facts["flag_id"] in flags:
+            flags.remove(e.facts["flag_id"])
+
+
+def _flag_escalated(j: Journey, e: Entry) -> None:
+    flag = e.facts["flag_id"]
+    if flag in j.open_risk_flags and flag not in j.escalated_risk_flags:
+        j.escalated_risk_flags.append(flag)
+
+
+def _form_due(j: Journey, e: Entry) -> None:
+    j.forms_due.setdefault(e.facts["session_id"], False)
+    j.monitoring_forms_due = len(j.forms_due)
+
+
+def _form_submitted(j: Journey, e: Entry) -> None:
+    j.forms_due.pop(e.facts["session_id"], None)
+    j.monitoring_forms_due = len(j.forms_due)
+
+
+def _form_overdue(j: Journey, e: Entry) -> None:
+    if e.facts["session_id"] in j.forms_due:
+        j.forms_due[e.facts["session_id"]] = True
+
+
+def _check_overdue(j: Journey, e: Entry) -> None:
+    j.monitoring_alerts[f"{e.facts['session_id']}:{e.facts['check']}"] = e.facts["due_at"]
+
+
+def _vitals(j: Journey, e: Entry) -> None:
+    """A post-dose reading answers that session's overdue blood-pressure check."""
+    if e.facts.get("minutes_since_dose") is not None:
+        j.monitoring_alerts.pop(f"{e.facts['session_id']}:bp_40min", None)
+
+
+def _adverse_event(j: Journey, e: Entry) -> None:
+    j.serious_adverse_events += bool(e.facts["serious"])
+
+
+def _contraindication_found(j: Journey, e: Entry) -> None:
+    found = e.facts["contraindication"]
+    if e.facts["blocking"] and found not in j.blocking_contraindications:
+        j.blocking_contraindications.append(found)
+
+
+def _contraindication_overridden(j: Journey, e: Entry) -> None:
+    if e.facts["contraindication"] in j.blocking_contraindications:
+        j.blocking_contraindications.remove(e.facts["contraindication"])
 
 
 def _task_created(j: Journey, e: Entry) -> None:
@@ -164,7 +211,16 @@ EVOLVE: dict[str, Callable[[Journey, Entry], None]] = {
     "DoseHeld": _counter("doses_held"),
     "DoseAdministered": _dosed,
     "SessionDischarged": _discharged,
-    "MonitoringFormDue": _counter("monitoring_forms_due"),
+    "VitalsRecorded": _vitals,
+    "MonitoringFormDue": _form_due,
+    "MonitoringFormSubmitted": _form_submitted,
+    "MonitoringFormOverdue": _form_overdue,
+    "MonitoringCheckOverdue": _check_overdue,
+    "AdverseEventReported": _adverse_event,
+    "DoseHoldOverridden": _counter("hold_overrides"),
+    "RiskFlagEscalated": _flag_escalated,
+    "ContraindicationFound": _contraindication_found,
+    "ContraindicationOverridden": _contraindication_overridden,
     "CoachAssigned": _coach_assigned,
     "FollowUpTaskCreated": _task_created,
     "FollowUpTaskCompleted": _task_completed,

@@ -61,6 +61,12 @@ class Journey(BaseModel):
     appointments: dict[str, Appointment] = Field(default_factory=dict)
     open_tasks: dict[str, Task] = Field(default_factory=dict)
     course_blocked: str | None = None
+    forms_due: dict[str, bool] = Field(default_factory=dict)
+    monitoring_alerts: dict[str, str] = Field(default_factory=dict)
+    serious_adverse_events: int = 0
+    hold_overrides: int = 0
+    escalated_risk_flags: list[str] = Field(default_factory=list)
+    blocking_contraindications: list[str] = Field(default_factory=list)
     pending_proposals: dict[str, str] = Field(default_factory=dict)
     integration_sessions: dict[str, int] = Field(default_factory=dict)
     outcome: str | None = None

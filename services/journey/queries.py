@@ -37,6 +37,10 @@ def dashboard(
         totals["doses_held"] += j.doses_held
         totals["no_shows"] += j.no_shows
         totals["monitoring_forms_due"] += j.monitoring_forms_due
+        totals["monitoring_forms_overdue"] += sum(j.forms_due.values())
+        totals["monitoring_alerts"] += len(j.monitoring_alerts)
+        totals["serious_adverse_events"] += j.serious_adverse_events
+        totals["escalated_risk_flags"] += len(j.escalated_risk_flags)
         totals["open_risk_flags"] += len(j.open_risk_flags)
         totals["open_tasks"] += len(j.open_tasks)
         totals["escalated_tasks"] += sum(t.escalated for t in j.open_tasks.values())
@@ -69,7 +73,11 @@ def dashboard(
                 "overdue_tasks",
                 "escalated_tasks",
                 "monitoring_forms_due",
+                "monitoring_forms_overdue",
+                "monitoring_alerts",
+                "serious_adverse_events",
                 "open_risk_flags",
+                "escalated_risk_flags",
                 "courses_blocked",
                 "pending_proposals",
             )

@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Response, status
 
 from contracts import EventBase, Stamp, Topic
 from contracts.intake import (
@@ -26,7 +25,7 @@ from contracts.scheduling import AppointmentBooked, AppointmentCancelled, Appoin
 from services.runtime.aggregate import AggregateStore, Applied
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
-from services.runtime.errors import explain, invalid_field
+from services.runtime.errors import invalid_field
 from services.runtime.service import Service
 from services.session import domain, dosing, gates, rems_form, safety
 from services.session.api import (
@@ -60,14 +59,6 @@ Outcome = tuple[TreatmentRecord, Sequence[EventBase]]
 Decision = Callable[[TreatmentRecord], Outcome]
 Decide = Callable[[Stamp], Decision]
 Store = AggregateStore[TreatmentRecord]
-
-
-async def render_refusal(_request: Request, error: Exception) -> JSONResponse:
-    """409 naming the broken rule, its reason (docstring) and the specifics (e.g. which
-    discharge conditions are unmet)."""
-    reasons = list(getattr(error, "reasons", ()))
-    body = {"error": type(error).__name__, "detail": explain(error), "reasons": reasons}
-    return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
 
 
 def view_of(applied: Applied[TreatmentRecord], session_id: str) -> dict[str, Any]:

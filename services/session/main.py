@@ -8,15 +8,14 @@ from contracts import Topic
 from services.runtime.consumer import Routes
 from services.runtime.service import Service
 from services.runtime.settings import Settings, load_settings
-from services.session.handlers import Store, clock_sweep, event_routes, render_refusal, routes
-from services.session.record import SessionRuleViolation, TreatmentRecord
+from services.session.handlers import Store, clock_sweep, event_routes, routes
+from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
 
 
 def wire(service: Service, store: Store, rules: SessionRules) -> dict[Topic, Routes]:
     """Routes, refusal rendering, subscriptions and the monitoring-clock sweep; returns the
     event routing table."""
-    service.http.add_exception_handler(SessionRuleViolation, render_refusal)
     service.http.include_router(routes(service, store, rules))
     service.sweep("session-monitoring-clocks", clock_sweep(store, rules))
     handlers = event_routes(store, rules)

@@ -84,3 +84,43 @@ def test_blocked_courses_pending_proposals_and_outcomes_are_visible() -> None:
     assert journey.pending_proposals == {"p2": "booster"}
     assert journey.outcome == "relapse_suspected"
     assert journey.integration_sessions == {"missed": 1}
+
+
+def test_monitoring_forms_alerts_and_escalated_flags_open_and_close() -> None:
+    from uuid import UUID
+
+    from contracts.intake import RiskFlagAcknowledged, RiskFlagEscalated, RiskFlagRaised
+    from contracts.session import (
+        MonitoringCheckOverdue,
+        MonitoringFormDue,
+        MonitoringFormOverdue,
+        VitalsRecorded,
+    )
+    from contracts.vocabulary import RiskKind, RiskSeverity
+
+    flag = UUID(int=5)
+    raised = dict(flag_id=flag, kind=RiskKind.SERIOUS_ADVERSE_EVENT, severity=RiskSeverity.URGENT,
+                  acknowledge_by=T0 + timedelta(hours=1))  # fmt: skip
+    due = dict(due_by=T0 + timedelta(days=7))
+    journey = fold(
+        MonitoringFormDue(**at(0, "session", 1), session_id="s1", **due),
+        MonitoringFormDue(**at(1, "session", 2), session_id="s2", **due),
+        MonitoringFormOverdue(**at(10_081, "session", 3), session_id="s1", **due),
+        MonitoringCheckOverdue(**at(55, "session", 4), session_id="s2", check="bp_40min",
+                               due_at=T0 + timedelta(minutes=55)),
+        RiskFlagRaised(**at(5, "session", 5), **raised),
+        RiskFlagEscalated(**at(65, "intake", 6), **raised),
+    )  # fmt: skip
+    assert (journey.monitoring_forms_due, journey.forms_due) == (2, {"s1": True, "s2": False})
+    assert list(journey.monitoring_alerts) == ["s2:bp_40min"]
+    assert journey.escalated_risk_flags == [str(flag)]
+
+    later = journey
+    for event in (
+        VitalsRecorded(**at(70, "session", 7), session_id="s2", systolic=130, diastolic=80,
+                       heart_rate=70, spo2=98, minutes_since_dose=70),
+        RiskFlagAcknowledged(**at(80, "intake", 8), flag_id=flag, acknowledged_by="dr-1"),
+    ):  # fmt: skip
+        later = add(later, PID, event)
+    assert later.monitoring_alerts == {}
+    assert (later.open_risk_flags, later.escalated_risk_flags) == ([], [])
