@@ -96,9 +96,12 @@ start() {
   t0=$SECONDS
   ! port_open 127.0.0.1 "$MONGODB_PORT" || die "port $MONGODB_PORT is already in use by another process"
   mkdir -p "$RUN/ferretdb/data" "$RUN/ferretdb/state"
+  # WAL (FerretDB's default) with synchronous=NORMAL: no corruption on a crash, but the last
+  # commits may be lost on power failure. Right for a development/CI database, where it cuts
+  # a write from an fsync to a log append; production (compose) runs real MongoDB.
   pid=$(start_bg ferretdb "$FERRETDB_LOG" "$FERRETDB_BIN" \
     --handler=sqlite \
-    --sqlite-url="file:$RUN/ferretdb/data/" \
+    --sqlite-url="file:$RUN/ferretdb/data/?_pragma=synchronous(normal)" \
     --state-dir="$RUN/ferretdb/state" \
     --listen-addr="127.0.0.1:$MONGODB_PORT" \
     --debug-addr=- \

@@ -4,6 +4,10 @@ Reads always go to the *active* generation. A rebuild fills a *building* generat
 live consumer writes every new event into both, then flips the pointer in one write: reads
 never see a half-built projection. All writers of a generation share one store (and so one
 per-patient lock) inside the journey process.
+
+Each process re-reads the pointer at most every `POINTER_TTL_S`; a rebuild waits
+`SETTLE_S` after announcing its generation before it snapshots the topics' end offsets, so
+by then every instance dual-writes whatever the snapshot does not cover.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -22,6 +27,8 @@ from services.journey.domain import Journey
 from services.runtime.aggregate import AggregateStore
 from services.runtime.mongo import Document
 
+POINTER_TTL_S = 1.0
+SETTLE_S = 2 * POINTER_TTL_S
 META = "journey_meta"
 FIRST_GENERATION = "journeys"
 INDEXES = ("site_id", "phase", "coach_id")
@@ -32,6 +39,8 @@ class Projections:
         self.db = db
         self.meta = db[META]
         self._stores: dict[str, AggregateStore[Journey]] = {}
+        self._pointer: Document | None = None
+        self._read_at = 0.0
 
     def store(self, collection: str) -> AggregateStore[Journey]:
         if collection not in self._stores:
@@ -39,6 +48,13 @@ class Projections:
         return self._stores[collection]
 
     async def pointer(self) -> Document:
+        """The generation pointer, re-read at most every POINTER_TTL_S."""
+        if self._pointer is None or time.monotonic() - self._read_at > POINTER_TTL_S:
+            self._pointer = await self._read_pointer()
+            self._read_at = time.monotonic()
+        return self._pointer
+
+    async def _read_pointer(self) -> Document:
         found = await self.meta.find_one({"_id": "journeys"})
         if found is None:
             with contextlib.suppress(DuplicateKeyError):
@@ -76,6 +92,7 @@ class Projections:
         await self.meta.update_one(
             {"_id": "journeys"}, {"$set": {"building": name, "generation": generation}}
         )
+        self._pointer = None
         return store
 
     async def switch_to(self, store: AggregateStore[Journey]) -> str:
@@ -84,6 +101,7 @@ class Projections:
         await self.meta.update_one(
             {"_id": "journeys"}, {"$set": {"active": store.collection.name, "building": None}}
         )
+        self._pointer = None
         keep = {store.collection.name, retired}
         for name in await self.db.list_collection_names():
             if name.startswith(FIRST_GENERATION) and name not in keep:
@@ -93,6 +111,7 @@ class Projections:
 
     async def abandon_building(self) -> None:
         await self.meta.update_one({"_id": "journeys"}, {"$set": {"building": None}})
+        self._pointer = None
 
 
 async def project(store: AggregateStore[Journey], event: EventBase) -> None:

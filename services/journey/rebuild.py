@@ -8,6 +8,7 @@ draws a progress bar until the new generation is switched in.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from contracts import EventBase, Topic, parse_event
 from contracts.catalog import UnknownEventType
-from services.journey.projections import Projections, content_hash, project_batch
+from services.journey.projections import SETTLE_S, Projections, content_hash, project_batch
 from services.runtime.auth import Role, mint_token
 from services.runtime.consumer import OffContractMessage, decode
 from services.runtime.lag import partitions as topic_partitions
@@ -54,6 +55,8 @@ async def replay(projections: Projections, settings: Settings, progress: Progres
     progress.started_at, progress.error = time.monotonic(), None
     store = await projections.begin_building()
     progress.generation = store.collection.name
+    await asyncio.sleep(SETTLE_S)
+    progress.started_at = time.monotonic()
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers,
                                 enable_auto_commit=False, group_id=None)  # fmt: skip
     await consumer.start()
