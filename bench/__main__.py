@@ -45,7 +45,7 @@ async def bench(patients: int) -> None:
                 lag = (await http.get("/admin/lag", headers=ops)).json()
                 return bool(live["patients"] == patients and lag["total"] == 0)
 
-            await eventually(caught_up, timeout=3600, interval=1.0)
+            await eventually(caught_up, timeout=3600, interval=2.0)
             live_s = time.perf_counter() - t0
             await http.post("/admin/rebuild", headers=ops)
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from contracts import EVENT_TYPES, EventBase, Topic
 from services.journey import queries
 from services.journey.domain import Journey
-from services.journey.projections import Projections, as_dict, content_hash
+from services.journey.projections import Projections, as_dict
+from services.journey.projections import content_hash as hash_of
 from services.journey.rebuild import Progress, replay
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
@@ -137,9 +138,14 @@ def ops_routes(service: Service, projections: Projections) -> APIRouter:
         return progress.view()
 
     @router.get("/projection")
-    async def projection(_: Ops) -> dict[str, Any]:
+    async def projection(_: Ops, content_hash: bool = False) -> dict[str, Any]:
+        """The active generation and its size; `?content_hash=true` also hashes every journey
+        (a full scan: for comparing a rebuild, not for polling)."""
         pointer = as_dict(await projections.pointer())
-        patients, digest = await content_hash(await projections.active())
+        active = await projections.active()
+        if not content_hash:
+            return {**pointer, "patients": await active.collection.count_documents({})}
+        patients, digest = await hash_of(active)
         return {**pointer, "patients": patients, "content_hash": digest}
 
     @router.get("/lag")

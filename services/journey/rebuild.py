@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     token = mint_token(settings, "ops-rebuild", Role.OPS, ["*"])
     with httpx.Client(base_url=args.url, headers={"Authorization": f"Bearer {token}"},
                       timeout=30) as http:  # fmt: skip
-        before = http.get("/admin/projection").json()
+        before = http.get("/admin/projection", params={"content_hash": True}).json()
         started = http.post("/admin/rebuild")
         if started.status_code >= 400:
             sys.stderr.write(f"rebuild refused: {started.status_code} {started.text}\n")
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if view["state"] == "failed":
             sys.stderr.write(f"rebuild failed: {view['error']}\n")
             return 1
-        after = http.get("/admin/projection").json()
+        after = http.get("/admin/projection", params={"content_hash": True}).json()
     same = before["content_hash"] == after["content_hash"]
     print(f"replayed {view['replayed']} events ({view['skipped']} skipped as dead letters) "
           f"in {view['seconds']:.1f}s: {view['events_per_second']:,.0f} events/s")  # fmt: skip

@@ -46,7 +46,7 @@ async def test_a_rebuild_equals_the_live_projection_and_reads_never_see_it_half_
 
         async def caught_up() -> Any:
             lag = (await http.get("/admin/lag", headers=ops)).json()
-            live = (await http.get("/admin/projection", headers=ops)).json()
+            live = (await http.get("/admin/projection?content_hash=true", headers=ops)).json()
             return live if lag["total"] == 0 and live["patients"] == PATIENTS else None
 
         before = await eventually(caught_up, timeout=120)
@@ -63,7 +63,7 @@ async def test_a_rebuild_equals_the_live_projection_and_reads_never_see_it_half_
             reads.append((read.status_code, read.json()))
             await asyncio.sleep(0.01)
         assert progress["state"] == "done", progress
-        after = (await http.get("/admin/projection", headers=ops)).json()
+        after = (await http.get("/admin/projection?content_hash=true", headers=ops)).json()
 
         late = screened("pat-load-00001", "site-south", stamp(seed=99_000))
         await produce(settings.kafka_bootstrap_servers,
