@@ -26,7 +26,7 @@ def servers() -> Iterator[Servers]:
     except ServersUnavailable as error:
         if IN_CI:
             pytest.fail(f"CI needs real servers: {error}", pytrace=False)
-        pytest.skip(f"no real servers on this machine: {error}")
+        pytest.skip(f"no real servers, and not under CI (where this fails instead): {error}")
 
 
 @pytest.fixture
