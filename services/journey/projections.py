@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -35,8 +36,13 @@ INDEXES = ("site_id", "phase", "coach_id")
 
 
 class Projections:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        adopt: Callable[[AggregateStore[Journey]], AggregateStore[Journey]] = lambda s: s,
+    ) -> None:
         self.db = db
+        self.adopt = adopt
         self.meta = db[META]
         self._stores: dict[str, AggregateStore[Journey]] = {}
         self._pointer: Document | None = None
@@ -44,7 +50,8 @@ class Projections:
 
     def store(self, collection: str) -> AggregateStore[Journey]:
         if collection not in self._stores:
-            self._stores[collection] = AggregateStore(self.db[collection], Journey, INDEXES)
+            store = AggregateStore(self.db[collection], Journey, INDEXES)
+            self._stores[collection] = self.adopt(store)
         return self._stores[collection]
 
     async def pointer(self) -> Document:

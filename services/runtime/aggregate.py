@@ -71,6 +71,7 @@ class AggregateStore(Generic[S]):
         self.indexes = ("outbox_pending", *indexes)
         self.on_commit: Callable[[], None] = lambda: None
         self.locks = KeyedLocks()
+        self.atomic_compare_and_set = True
 
     async def ensure_indexes(self) -> None:
         for field in self.indexes:
@@ -113,12 +114,8 @@ class AggregateStore(Generic[S]):
                 await self.collection.insert_one(doc)
             except DuplicateKeyError as error:
                 raise ConcurrentUpdate(loaded.key) from error
-        else:
-            result = await self.collection.replace_one(
-                {"_id": loaded.key, "version": loaded.version}, doc
-            )
-            if result.matched_count == 0:
-                raise ConcurrentUpdate(loaded.key)
+        elif not await self._replace_if_version(loaded.key, loaded.version, doc):
+            raise ConcurrentUpdate(loaded.key)
         if events:
             self.on_commit()
 
@@ -198,8 +195,33 @@ class AggregateStore(Generic[S]):
                 for entry in doc["outbox"]:
                     await publish(entry)
                 published += len(doc["outbox"])
-                await self.collection.update_one(
-                    {"_id": key, "version": doc["version"]},
-                    {"$set": {"outbox": [], "outbox_pending": False}, "$inc": {"version": 1}},
+                await self._update_if_version(
+                    key, doc["version"], {"outbox": [], "outbox_pending": False}
                 )
         return published
+
+    async def _replace_if_version(self, key: str, version: int, doc: Document) -> bool:
+        """Compare-and-set on `version`. MongoDB does it atomically in one filtered replace.
+        FerretDB 1.x does a filtered write as read-then-write anyway, and turns only a bare
+        `{_id}` filter into an indexed lookup, so there it reads the version, then replaces
+        by `_id` (the per-aggregate lock serialises both steps inside the process)."""
+        if self.atomic_compare_and_set:
+            result = await self.collection.replace_one({"_id": key, "version": version}, doc)
+            return result.matched_count == 1
+        current = await self.collection.find_one({"_id": key}, {"version": 1})
+        if current is None or current["version"] != version:
+            return False
+        await self.collection.replace_one({"_id": key}, doc)
+        return True
+
+    async def _update_if_version(self, key: str, version: int, fields: Document) -> bool:
+        """Set `fields` and bump the version if it is still `version` (see above)."""
+        update = {"$set": fields, "$inc": {"version": 1}}
+        if self.atomic_compare_and_set:
+            result = await self.collection.update_one({"_id": key, "version": version}, update)
+            return result.matched_count == 1
+        current = await self.collection.find_one({"_id": key}, {"version": 1})
+        if current is None or current["version"] != version:
+            return False
+        await self.collection.update_one({"_id": key}, update)
+        return True

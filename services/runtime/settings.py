@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
-    outbox_poll_interval_s: float = Field(default=0.5, gt=0)
+    outbox_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="Safety net for crashed relays; commits nudge at once."
+    )
     sweep_interval_s: float = Field(default=15.0, gt=0)
 
     def for_service(self, name: str) -> Settings:
