@@ -29,6 +29,9 @@ from services.runtime.settings import Settings
 
 log = get_logger(__name__)
 
+REPLAY_BATCH = 5000
+"""Records per fetch: a patient's events in one batch are folded into a single commit."""
+
 
 @dataclass
 class Progress:
@@ -70,7 +73,7 @@ async def replay(projections: Projections, settings: Settings, progress: Progres
         progress.total = sum(end[tp] - start[tp] for tp in partitions)
         pending = {tp for tp in partitions if end[tp] > start[tp]}
         while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=500)
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=REPLAY_BATCH)
             events = [
                 event
                 for tp, records in batch.items()
