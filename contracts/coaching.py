@@ -59,6 +59,8 @@ class IntegrationBookingRequested(EventBase):
     task_id: EntityId
     session_id: EntityId
     book_by: UtcDatetime
+    appointment_id: EntityId | None = None
+    """The dosing appointment the session was for, so scheduling need not decode session ids."""
 
 
 class IntegrationSessionRecorded(EventBase):

@@ -65,6 +65,7 @@ class Task(BaseModel):
     coach_id: str
     due_at: UtcDatetime
     session_id: str | None = None
+    appointment_id: str | None = None
     correlation_id: UUID | None = None
     status: TaskStatus = TaskStatus.OPEN
     overdue_notified: bool = False
@@ -183,6 +184,7 @@ def new_task(
                 task_id=task_id,
                 session_id=task.session_id,
                 book_by=task.due_at,
+                appointment_id=task.appointment_id,
             )
         )
     return events
@@ -257,6 +259,7 @@ def decide_discharge(
             coach_id=updated.coach_id,
             due_at=due_at,
             session_id=discharge.session_id,
+            appointment_id=discharge.appointment_id,
             correlation_id=discharge.correlation_id,
         )
         events += new_task(updated, task_id, task, stamp)

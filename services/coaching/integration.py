@@ -84,15 +84,26 @@ def decide_integration_session(
     events += _close_bookings(updated, command, therapist_id, stamp)
     if command.status == "missed" and updated.coach_id is not None:
         task_id = str(stable_id(command.integration_session_id, "rebook"))
+        session_id = command.session_id or _latest_session(record)
         task = Task(
             kind=TaskKind.INTEGRATION_BOOKING,
             coach_id=updated.coach_id,
             due_at=stamp.now + timedelta(hours=rules.integration_rebook_within_hours),
-            session_id=command.session_id or _latest_session(record),
+            session_id=session_id,
+            appointment_id=_appointment_of(record, session_id),
             correlation_id=stamp.correlation_id,
         )
         events += new_task(updated, task_id, task, stamp)
     return updated, events
+
+
+def _appointment_of(record: CoachingRecord, session_id: str | None) -> str | None:
+    """The dosing appointment behind a treatment session, as its discharge reported it."""
+    return next(
+        (t.appointment_id for t in record.tasks.values()
+         if t.session_id == session_id and t.appointment_id),
+        None,
+    )  # fmt: skip
 
 
 def _latest_session(record: CoachingRecord) -> str | None:

@@ -273,7 +273,7 @@ def decide_integration_request(
     the first free therapist slot before `book_by` (and not in the past)."""
     if course is None:
         raise CourseNotFound(request.patient_id)
-    appointment_id = session_appointment(request.session_id)
+    appointment_id = request.appointment_id or session_appointment(request.session_id)
     dose = course.appointment(appointment_id) if appointment_id else None
     number = dose.dose_number if dose else None
     if any(

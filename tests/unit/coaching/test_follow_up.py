@@ -71,6 +71,7 @@ def test_first_discharge_creates_exactly_the_configured_follow_up_plan() -> None
     (booking,) = of(events, IntegrationBookingRequested)
     assert booking.book_by == DISCHARGED_AT + timedelta(hours=72)
     assert booking.task_id == tasks[TaskKind.INTEGRATION_BOOKING].task_id
+    assert booking.appointment_id == discharged().appointment_id
 
 
 def test_due_times_count_from_the_discharge_not_from_the_processing_clock() -> None:

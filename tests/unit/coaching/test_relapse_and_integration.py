@@ -142,6 +142,7 @@ def test_a_missed_integration_session_renews_the_booking_request() -> None:
     assert created.due_at == LATER + timedelta(hours=72)
     (request,) = of(events, IntegrationBookingRequested)
     assert (request.session_id, request.book_by) == ("ses-1", created.due_at)
+    assert request.appointment_id is not None, "the dose behind the session travels along"
     open_bookings = [t for t in updated.open_tasks().values()
                      if t.kind is TaskKind.INTEGRATION_BOOKING]  # fmt: skip
     assert len(open_bookings) == 1

@@ -122,3 +122,21 @@ def test_moving_an_esketamine_course_needs_both_sites_certified() -> None:
     assert moved.course.site_id == "site-nj"
     assert {a.site_id for a in moved.course.appointments if a.live} == {"site-nj"}
     assert event_types(moved.events)[0] == "CourseTransferred"
+
+
+def test_an_integration_request_names_its_dose_even_when_the_session_id_is_hashed() -> None:
+    """Session ids of long appointment ids are hashed; the request's appointment_id still
+    identifies the dose, so a covered dose is not booked twice."""
+    course = course_of()
+    first = course.dose(1)
+    assert first is not None
+    request = IntegrationBookingRequested(
+        **stamp(first.ends_at, 960).envelope(course.patient_id, course.site_id),
+        task_id="tsk-2",
+        session_id="ses-" + "0" * 40,
+        appointment_id=first.appointment_id,
+        book_by=first.ends_at + timedelta(hours=72),
+    )
+    assert (
+        decide_integration_request(course, request, context(network(), first.ends_at)).events == ()
+    )
