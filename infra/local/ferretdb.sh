@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# FerretDB (MongoDB wire protocol, SQLite backend) built from source, run as a local process.
+# FerretDB (MongoDB wire protocol) on the local PostgreSQL (postgres.sh), built from source and
+# run as a local process.
 #
 #   infra/local/ferretdb.sh install|start|stop|status
 #
@@ -95,13 +96,11 @@ start() {
   if ! installed; then install; fi
   t0=$SECONDS
   ! port_open 127.0.0.1 "$MONGODB_PORT" || die "port $MONGODB_PORT is already in use by another process"
-  mkdir -p "$RUN/ferretdb/data" "$RUN/ferretdb/state"
-  # WAL (FerretDB's default) with synchronous=NORMAL: no corruption on a crash, but the last
-  # commits may be lost on power failure. Right for a development/CI database, where it cuts
-  # a write from an fsync to a log append; production (compose) runs real MongoDB.
+  mkdir -p "$RUN/ferretdb/state"
+  # PostgreSQL must be up with FerretDB's guards applied (postgres.sh start does both).
   pid=$(start_bg ferretdb "$FERRETDB_LOG" "$FERRETDB_BIN" \
-    --handler=sqlite \
-    --sqlite-url="file:$RUN/ferretdb/data/?_pragma=synchronous(normal)" \
+    --handler=postgresql \
+    --postgresql-url="postgres://postgres@127.0.0.1:$POSTGRES_PORT/ferretdb" \
     --state-dir="$RUN/ferretdb/state" \
     --listen-addr="127.0.0.1:$MONGODB_PORT" \
     --debug-addr=- \

@@ -27,12 +27,20 @@ healthy() { # PORT
 }
 
 infra_up() {
-  local t0=$SECONDS build_pid build_log="$LOGS/ferretdb-install.log"
+  local t0=$SECONDS build_pid pg_pid build_log="$LOGS/ferretdb-install.log" pg_out="$LOGS/postgres-start.log"
   mkdir -p "$LOGS"
-  # The FerretDB build (cold: a few CPU-bound minutes) overlaps with Kafka's download/start.
+  # The FerretDB build (cold: a few CPU-bound minutes) and PostgreSQL's start overlap with
+  # Kafka's download/start.
   bash "$HERE/ferretdb.sh" install >"$build_log" 2>&1 &
   build_pid=$!
+  bash "$HERE/postgres.sh" start >"$pg_out" 2>&1 &
+  pg_pid=$!
   bash "$HERE/kafka.sh" start
+  if ! wait "$pg_pid"; then
+    cat "$pg_out" >&2
+    die "postgresql start failed (log: $LOGS/postgres.log)"
+  fi
+  cat "$pg_out" >&2
   if ! wait "$build_pid"; then
     tail -n 30 "$build_log" >&2
     die "ferretdb install failed (full output: $build_log)"
@@ -45,6 +53,7 @@ infra_up() {
 infra_down() {
   bash "$HERE/kafka.sh" stop
   bash "$HERE/ferretdb.sh" stop
+  bash "$HERE/postgres.sh" stop
 }
 
 start_service() {
@@ -96,6 +105,7 @@ status() {
     printf '%-11s %-8s %-6s %-8s %s\n' "$1" "${pid:--}" "$3" "$([[ -n $pid ]] && echo running || echo stopped)" "$health"
   }
   row kafka "$KAFKA_CONF" "$KAFKA_PORT"
+  row postgres "$RUN/postgres/data" "$POSTGRES_PORT"
   row ferretdb "$FERRETDB_BIN" "$MONGODB_PORT"
   for name in "${SERVICES[@]}"; do
     port=$(service_port "$name")
@@ -113,7 +123,7 @@ logs() {
     shift
   done
   if [[ -n $name ]]; then
-    [[ " kafka ferretdb ${SERVICES[*]} " == *" $name "* ]] || die "unknown name '$name'"
+    [[ " kafka postgres ferretdb ${SERVICES[*]} " == *" $name "* ]] || die "unknown name '$name'"
     files=("$LOGS/$name.log")
     [[ -f ${files[0]} ]] || die "no log yet: ${files[0]}"
   else

@@ -3,10 +3,14 @@ processed (inbox) and the events it still has to publish (outbox).
 
 Writing all three in one conditional replace gives idempotent consumers and a lossless outbox
 without transactions (DESIGN: events and messaging rules). `version` is the compare-and-set
-token between instances on MongoDB, whose single-document updates are atomic. FerretDB 1.x on
-SQLite does not make a conditional update atomic under concurrency (several concurrent
-`{_id, version}` updates can all match), so every write to an aggregate inside one process -
-command, event handler or outbox relay - also holds that aggregate's lock.
+token between writers: every write is a filtered `{_id, version}` replace or update, atomic on
+MongoDB and, through the version guard the local launcher installs, on FerretDB over
+PostgreSQL (a stale write there is refused rather than unmatched; both mean ConcurrentUpdate).
+
+Inside one process, writers of one aggregate (command, event handler, outbox relay) also take
+that aggregate's lock. Correctness does not need it; it turns a same-process race, which
+would cost a wasted load and decision, into a short wait, so only writers in other instances
+ever retry.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from contracts import EventBase, topic_of
 from services.runtime.locks import KeyedLocks
-from services.runtime.mongo import Document
+from services.runtime.mongo import Document, is_stale_write
 
 S = TypeVar("S", bound=BaseModel)
 Publish = Callable[[Document], Awaitable[Any]]
@@ -71,7 +75,6 @@ class AggregateStore(Generic[S]):
         self.indexes = ("outbox_pending", *indexes)
         self.on_commit: Callable[[], None] = lambda: None
         self.locks = KeyedLocks()
-        self.atomic_compare_and_set = True
 
     async def ensure_indexes(self) -> None:
         for field in self.indexes:
@@ -201,27 +204,22 @@ class AggregateStore(Generic[S]):
         return published
 
     async def _replace_if_version(self, key: str, version: int, doc: Document) -> bool:
-        """Compare-and-set on `version`. MongoDB does it atomically in one filtered replace.
-        FerretDB 1.x does a filtered write as read-then-write anyway, and turns only a bare
-        `{_id}` filter into an indexed lookup, so there it reads the version, then replaces
-        by `_id` (the per-aggregate lock serialises both steps inside the process)."""
-        if self.atomic_compare_and_set:
+        """Compare-and-set on `version`: replace only if the stored version is still ours."""
+        try:
             result = await self.collection.replace_one({"_id": key, "version": version}, doc)
-            return result.matched_count == 1
-        current = await self.collection.find_one({"_id": key}, {"version": 1})
-        if current is None or current["version"] != version:
-            return False
-        await self.collection.replace_one({"_id": key}, doc)
-        return True
+        except OperationFailure as error:
+            if is_stale_write(error):
+                return False
+            raise
+        return result.matched_count == 1
 
     async def _update_if_version(self, key: str, version: int, fields: Document) -> bool:
-        """Set `fields` and bump the version if it is still `version` (see above)."""
+        """Set `fields` and bump the version if it is still `version`."""
         update = {"$set": fields, "$inc": {"version": 1}}
-        if self.atomic_compare_and_set:
+        try:
             result = await self.collection.update_one({"_id": key, "version": version}, update)
-            return result.matched_count == 1
-        current = await self.collection.find_one({"_id": key}, {"version": 1})
-        if current is None or current["version"] != version:
-            return False
-        await self.collection.update_one({"_id": key}, update)
-        return True
+        except OperationFailure as error:
+            if is_stale_write(error):
+                return False
+            raise
+        return result.matched_count == 1

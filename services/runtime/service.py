@@ -54,7 +54,6 @@ class Service:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sweepers: list[Sweeper] = field(default_factory=list)
     stores: list[AggregateStore[Any]] = field(default_factory=list)
-    atomic_compare_and_set: bool = True
 
     @classmethod
     def create(
@@ -123,18 +122,9 @@ class Service:
         return store
 
     def adopt(self, store: AggregateStore[S]) -> AggregateStore[S]:
-        """Tell a store how the database does compare-and-set (known once connected)."""
-        store.atomic_compare_and_set = self.atomic_compare_and_set
+        """Register a store this service writes (the journey's generations)."""
         self.stores.append(store)
         return store
-
-    async def _detect_engine(self) -> None:
-        """MongoDB makes a filtered update atomic; FerretDB 1.x does not (see aggregate.py)."""
-        info = await self.db.command("buildInfo")
-        self.atomic_compare_and_set = "ferretdbVersion" not in info
-        for store in self.stores:
-            store.atomic_compare_and_set = self.atomic_compare_and_set
-        log.info("database_engine", atomic_compare_and_set=self.atomic_compare_and_set)
 
     def stamp(self, correlation_id: UUID | None = None) -> Stamp:
         """A stamp for events caused by an HTTP command (a new correlation unless given)."""
@@ -169,7 +159,6 @@ class Service:
     @asynccontextmanager
     async def _lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(self.settings)
-        await self._detect_engine()
         for hook in self.startup:
             await hook()
         self.relay.start()

@@ -3,8 +3,9 @@
 A sweep finds due items with a query, then applies each through the aggregate store, whose
 decide function re-checks that the item is still due and marks it fired. That makes a sweep
 safe to run in two instances at once: inside one process the aggregate lock serialises them;
-across processes MongoDB's conditional write lets one win; and the fired event's id is
-`stable_id(item, rule)`, so even a double commit on FerretDB yields one event to consumers.
+across processes the conditional write lets one win (on FerretDB through the launcher's version
+guard); and the fired event's id is `stable_id(item, rule)`, so consumers would see one event
+even from a double commit.
 """
 
 from __future__ import annotations

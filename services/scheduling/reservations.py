@@ -2,8 +2,8 @@
 double-booked, also across scheduling instances.
 
 One document per (resource, 15-minute slot, seat) whose `_id` encodes all three; inserting
-it is atomic on MongoDB and on FerretDB (a unique `_id`), unlike FerretDB's conditional
-updates. A resource with capacity k (a nurse watching two chairs) has seats 0..k-1.
+it is atomic on every engine (a unique `_id`), and a second booking of the same seat fails
+with a duplicate key. A resource with capacity k (a nurse watching two chairs) has seats 0..k-1.
 
 Crash window: reservations are inserted before the course commits. An intent document
 (`reservation_intents`) is written first and removed after the commit; a sweeper releases

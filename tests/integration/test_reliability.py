@@ -16,7 +16,7 @@ from contracts import Topic, dlq
 from contracts.intake import PatientReferred, ScreeningScored
 from services.journey.main import create_app as journey_app
 from services.runtime import consumer
-from services.runtime.aggregate import AggregateStore, ConcurrentUpdate
+from services.runtime.aggregate import AggregateStore
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import Settings
@@ -241,17 +241,3 @@ async def test_a_decision_that_changes_nothing_writes_nothing(
     assert before is not None
     assert after is not None
     assert before["version"] == after["version"] == 1
-
-
-@pytest.mark.parametrize("atomic", [True, False], ids=["filtered-write", "read-then-write"])
-async def test_both_compare_and_set_paths_refuse_a_stale_version(
-    settings: Settings, mongo: Any, atomic: bool
-) -> None:
-    store = AggregateStore(mongo[f"{settings.deployment}_outbox"]["cas"], Counter)
-    store.atomic_compare_and_set = atomic
-    await store.apply("pat-cas", lambda state: (Counter(seen=1), []))
-    stale = await store.load("pat-cas")
-    await store.apply("pat-cas", lambda state: (Counter(seen=2), []))
-    with pytest.raises(ConcurrentUpdate):
-        await store.commit(stale, Counter(seen=99), [])
-    assert (await store.load("pat-cas")).state == Counter(seen=2)

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# PostgreSQL 15 from Debian's packages: the storage under FerretDB, run as a local process.
+#
+#   infra/local/postgres.sh install|start|stop|status|psql [ARGS...]
+#
+# install: uses the server binaries under /usr/lib/postgresql/15/bin (apt-get install
+#   postgresql-15 when they are missing).
+# start: initialises .run/postgres/data on first use (trust auth, loopback only), starts the
+#   server on 127.0.0.1:$POSTGRES_PORT as the `postgres` system user when run as root
+#   (PostgreSQL refuses to run as root), creates the `ferretdb` database and applies
+#   ferretdb-guards.sql to it (GIN twins of FerretDB's indexes and the version guard; see
+#   README.md, "FerretDB's guards").
+# Settings for a development database: fsync off (a killed process loses nothing, an OS
+# crash may), synchronous_commit on (a commit is in the WAL before it is acknowledged), and
+# custom plans for every statement, so FerretDB's parameterised `_jsonb -> $1 @> $2` is
+# planned with the key known and matches the GIN twins.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/$PG_MAJOR/bin}"
+PG_RUN="$RUN/postgres"
+PG_DATA="$PG_RUN/data"
+PG_LOG="$LOGS/postgres.log"
+PG_USER="postgres"
+GUARDS="$ROOT/infra/local/ferretdb-guards.sql"
+
+# as_pg CMD... : run CMD as the postgres system user when we are root, else as ourselves.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then
+    setpriv --reuid="$PG_USER" --regid="$PG_USER" --init-groups --reset-env -- "$@"
+  else
+    "$@"
+  fi
+}
+
+install() {
+  if [[ -x $PG_BIN/postgres ]]; then
+    log "postgresql $PG_MAJOR server binaries present ($PG_BIN)"
+  else
+    apt_install "postgresql-$PG_MAJOR"
+    [[ -x $PG_BIN/postgres ]] || die "postgresql-$PG_MAJOR installed but $PG_BIN/postgres is missing"
+  fi
+  if [[ $(id -u) -eq 0 ]] && ! id -u "$PG_USER" >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash "$PG_USER"
+  fi
+}
+
+psql_() { PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$POSTGRES_PORT" -U "$PG_USER" "$@"; }
+
+init_cluster() {
+  [[ -f $PG_DATA/PG_VERSION ]] && return 0
+  log "initialising a PostgreSQL $PG_MAJOR cluster in $PG_DATA"
+  mkdir -p "$PG_RUN"
+  [[ $(id -u) -ne 0 ]] || chown "$PG_USER:" "$PG_RUN"
+  as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U "$PG_USER" --auth=trust --encoding=UTF8 \
+    --locale=C --no-sync >/dev/null
+  cat >>"$PG_DATA/postgresql.conf" <<EOF
+
+# --- kap development settings (infra/local/postgres.sh) ---
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_RUN'
+fsync = off
+full_page_writes = off
+synchronous_commit = on
+plan_cache_mode = force_custom_plan
+max_connections = 300
+shared_buffers = 256MB
+logging_collector = off
+log_min_messages = warning
+EOF
+}
+
+ping_pg() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT"; }
+
+start() {
+  local t0=$SECONDS pid
+  if pid=$(pid_of postgres "$PG_DATA"); then
+    log "postgresql already running (pid $pid, 127.0.0.1:$POSTGRES_PORT)"
+    return 0
+  fi
+  install
+  init_cluster
+  ! port_open 127.0.0.1 "$POSTGRES_PORT" || die "port $POSTGRES_PORT is already in use by another process"
+  rm -f "$PG_DATA/postmaster.pid" # left by a killed server; no live postmaster is ours here
+  [[ $(id -u) -ne 0 ]] || { touch "$PG_LOG" && chown "$PG_USER:" "$PG_LOG"; }
+  if [[ $(id -u) -eq 0 ]]; then
+    pid=$(start_bg postgres "$PG_LOG" setpriv --reuid="$PG_USER" --regid="$PG_USER" \
+      --init-groups -- "$PG_BIN/postgres" -D "$PG_DATA" -p "$POSTGRES_PORT")
+  else
+    pid=$(start_bg postgres "$PG_LOG" "$PG_BIN/postgres" -D "$PG_DATA" -p "$POSTGRES_PORT")
+  fi
+  log "postgresql starting (pid $pid, log $PG_LOG)"
+  wait_ready postgres "$PG_DATA" 30 "$PG_LOG" ping_pg
+  if [[ -z $(psql_ -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'ferretdb'") ]]; then
+    psql_ -d postgres -c "CREATE DATABASE ferretdb"
+  fi
+  psql_ -d ferretdb -f "$GUARDS" >/dev/null
+  log "postgresql ready on 127.0.0.1:$POSTGRES_PORT with FerretDB's guards (started in $(elapsed "$t0"))"
+}
+
+# Fast shutdown (SIGINT): disconnect clients, roll back, checkpoint. SIGTERM would wait for
+# every client to leave.
+stop() {
+  local pid deadline
+  if ! pid=$(pid_of postgres "$PG_DATA"); then
+    rm -f "$PIDS/postgres.pid"
+    log "postgres: not running"
+    return 0
+  fi
+  log "postgres: stopping pid $pid"
+  kill -INT "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + 30))
+  while pid_of postgres "$PG_DATA" >/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "postgres: still alive after 30s, sending SIGQUIT to $pid"
+      kill -QUIT "$pid" 2>/dev/null || true
+      sleep 1
+      break
+    fi
+    sleep 0.2
+  done
+  rm -f "$PIDS/postgres.pid"
+  log "postgres: stopped"
+}
+
+status() {
+  local pid
+  if pid=$(pid_of postgres "$PG_DATA"); then
+    echo "postgres: running (pid $pid, 127.0.0.1:$POSTGRES_PORT)"
+  else
+    echo "postgres: stopped"
+    return 1
+  fi
+}
+
+cmd="${1:-}"
+[[ $# -gt 0 ]] && shift
+case "$cmd" in
+  install | start | stop | status) "$cmd" ;;
+  psql) psql_ -d ferretdb "$@" ;;
+  *) echo "usage: $0 install|start|stop|status|psql [ARGS...]" >&2; exit 2 ;;
+esac
