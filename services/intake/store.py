@@ -4,8 +4,9 @@
 A command sent with an `Idempotency-Key` records the key in the aggregate's inbox in the same
 write as its effect, so a retry - even a concurrent one in another instance, where the
 compare-and-set on the record lets one write win and a new record is a unique `_id` insert -
-finds the key and has no second effect. The first response is kept too (a unique `_id` insert) and returned
-verbatim to retries; should that write be lost, the retry answers from the current record.
+finds the key and has no second effect. The first response is kept too (a unique `_id`
+insert) and returned verbatim to retries; should that write be lost, the retry answers from
+the current record.
 """
 
 from __future__ import annotations
