@@ -25,8 +25,8 @@ $(UV):
 
 install: .venv/.installed ## create .venv from uv.lock (Python deps only)
 
-up: install ## install and start Kafka, FerretDB and the five services locally
-	$(STACK) up
+up: install ## install and start Kafka, PostgreSQL + FerretDB and the services (INSTANCES=2: two of each)
+	INSTANCES=$(or $(INSTANCES),1) $(STACK) up
 
 down: ## stop everything `make up` started
 	$(STACK) down

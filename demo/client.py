@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -35,9 +36,22 @@ def base_urls(host: str = "127.0.0.1") -> dict[str, str]:
 
 @dataclass
 class Api:
+    """`urls` names each service's first instance; `replicas` any further instances of it.
+    Requests to a service take its instances in turn."""
+
     urls: dict[str, str]
     settings: Settings = field(default_factory=Settings)
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=15.0))
+    replicas: dict[str, list[str]] = field(default_factory=dict)
+    _turn: itertools.count[int] = field(default_factory=itertools.count, repr=False)
+
+    def instances(self, service: str) -> list[str]:
+        return [self.urls[service], *self.replicas.get(service, [])]
+
+    def base(self, service: str) -> str:
+        """The next instance of `service`, round robin."""
+        choices = self.instances(service)
+        return choices[next(self._turn) % len(choices)]
 
     def as_(self, role: Role, subject: str | None = None) -> dict[str, str]:
         token = mint_token(self.settings, subject or f"demo-{role.value}", role, ["*"])
@@ -46,7 +60,7 @@ class Api:
     def call(self, method: str, service: str, path: str, role: Role, body: Json | None = None,
              subject: str | None = None) -> Any:  # fmt: skip
         response = self.client.request(
-            method, self.urls[service] + path, json=body, headers=self.as_(role, subject)
+            method, self.base(service) + path, json=body, headers=self.as_(role, subject)
         )
         if response.status_code >= 400:
             raise ApiError(response)
@@ -60,12 +74,13 @@ class Api:
         return self.call("GET", service, path, role, None, subject)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        for name, url in self.urls.items():
+        for name in self.urls:
+            for url in self.instances(name):
 
-            def ready(url: str = url) -> bool:
-                return self.client.get(url + "/readyz").status_code == 200
+                def ready(url: str = url) -> bool:
+                    return self.client.get(url + "/readyz").status_code == 200
 
-            until(ready, timeout, f"{name} ready")
+                until(ready, timeout, f"{name} at {url} ready")
 
 
 def until(probe: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:

@@ -6,6 +6,9 @@
 #
 # up          infra-up, then start every service not already running and wait (60 s each)
 #             for GET /healthz to answer 200; on failure show the log tail and exit 1.
+#             INSTANCES=N (default 1) runs N processes per service: instance i listens on the
+#             service's port + 10*(i-1) (intake 8001, 8011, ...) and all share one consumer
+#             group per service, so Kafka splits the partitions between them.
 # down        stop the services, then Kafka and FerretDB: only processes started by these
 #             scripts (pid files in .run/pids), nothing else.
 # status      table of all seven processes; always exits 0.
@@ -18,9 +21,40 @@
 HERE="$ROOT/infra/local"
 SERVICES=(intake scheduling session coaching journey)
 HEALTH_TIMEOUT=60
+INSTANCES="${INSTANCES:-1}"
+INSTANCE_PORT_STEP=10
+[[ $INSTANCES =~ ^[1-9]$ ]] || die "INSTANCES must be 1 to 9, not '$INSTANCES'"
 
-service_port() { local var="${1^^}_PORT"; echo "${!var}"; }
-service_pattern() { echo "$PYTHON -m services.$1 "; } # cmdline args are space-joined
+# Process names: the first instance of a service is `intake`, further ones `intake-2`, ...
+instance_names() {
+  local name i
+  for name in "${SERVICES[@]}"; do
+    echo "$name"
+    for ((i = 2; i <= INSTANCES; i++)); do echo "$name-$i"; done
+  done
+}
+service_of() { echo "${1%-[0-9]}"; }
+instance_of() { [[ $1 =~ -([0-9])$ ]] && echo "${BASH_REMATCH[1]}" || echo 1; }
+service_port() {
+  local var base
+  var="$(service_of "$1")" && var="${var^^}_PORT"
+  base=${!var}
+  echo $((base + INSTANCE_PORT_STEP * ($(instance_of "$1") - 1)))
+}
+service_pattern() { echo "$PYTHON -m services.$(service_of "$1") "; } # cmdline args are space-joined
+# Every process name with a pid file, so `down` and `status` see instances of any earlier `up`.
+known_names() {
+  {
+    instance_names
+    shopt -s nullglob
+    local file
+    for file in "$PIDS"/*.pid; do
+      file=${file##*/}
+      file=${file%.pid}
+      [[ " ${SERVICES[*]} " == *" $(service_of "$file") "* ]] && echo "$file"
+    done
+  } | awk '!seen[$0]++'
+}
 
 healthy() { # PORT
   [[ $(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$1/healthz") == 200 ]]
@@ -73,11 +107,12 @@ start_service() {
 }
 
 up() {
-  local t0 name
+  local t0 name names
   infra_up
   t0=$SECONDS
-  for name in "${SERVICES[@]}"; do start_service "$name"; done
-  for name in "${SERVICES[@]}"; do
+  mapfile -t names < <(instance_names)
+  for name in "${names[@]}"; do start_service "$name"; done
+  for name in "${names[@]}"; do
     wait_ready "$name" "$(service_pattern "$name")" "$HEALTH_TIMEOUT" "$LOGS/$name.log" \
       healthy "$(service_port "$name")" || die "$name did not become healthy"
     log "$name healthy on http://127.0.0.1:$(service_port "$name")"
@@ -86,9 +121,10 @@ up() {
 }
 
 down() {
-  local i
-  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-    stop_pid "${SERVICES[i]}" "$(service_pattern "${SERVICES[i]}")" 15
+  local i names
+  mapfile -t names < <(known_names)
+  for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+    stop_pid "${names[i]}" "$(service_pattern "${names[i]}")" 15
   done
   infra_down
 }
@@ -107,10 +143,10 @@ status() {
   row kafka "$KAFKA_CONF" "$KAFKA_PORT"
   row postgres "$RUN/postgres/data" "$POSTGRES_PORT"
   row ferretdb "$FERRETDB_BIN" "$MONGODB_PORT"
-  for name in "${SERVICES[@]}"; do
+  while read -r name; do
     port=$(service_port "$name")
     row "$name" "$(service_pattern "$name")" "$port" healthy
-  done
+  done < <(known_names)
 }
 
 logs() {
@@ -123,7 +159,7 @@ logs() {
     shift
   done
   if [[ -n $name ]]; then
-    [[ " kafka postgres ferretdb ${SERVICES[*]} " == *" $name "* ]] || die "unknown name '$name'"
+    [[ " kafka postgres ferretdb ${SERVICES[*]} " == *" $(service_of "$name") "* ]] || die "unknown name '$name'"
     files=("$LOGS/$name.log")
     [[ -f ${files[0]} ]] || die "no log yet: ${files[0]}"
   else

@@ -22,8 +22,10 @@ from services.scheduling.network import ClinicNetwork, ProviderRole
 from services.scheduling.network_store import NetworkStore
 from services.scheduling.reservations import Reservations
 from services.scheduling.rules import SchedulingRules
+from services.scheduling.slots import Occupancy
 
 Decide = Callable[[Course | None, Context], Outcome]
+MAX_DAY_READS = 12
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,9 @@ class Booker:
                 if event_id is not None and event_id in loaded.processed:
                     return None
                 network = await self.networks.load()
-                wanted = scope(loaded.state)
-                occupancy = await self.reservations.occupancy(
-                    resources(network, wanted.site_ids, patient_id),
-                    [wanted.first + timedelta(days=n) for n in range(-1, wanted.days + 1)],
-                    loaded.state,
+                outcome = await self._decide(
+                    loaded.state, decide, network, scope(loaded.state), patient_id, stamp
                 )
-                outcome = decide(loaded.state, Context(network, occupancy, stamp, self.rules))
                 live = (
                     {a.appointment_id for a in loaded.state.appointments if a.live}
                     if (loaded.state)
@@ -109,6 +107,32 @@ class Booker:
                 await self.reservations.done(intent)
                 return outcome
         raise ConcurrentUpdate(patient_id)
+
+    async def _decide(
+        self,
+        course: Course | None,
+        decide: Decide,
+        network: ClinicNetwork,
+        wanted: Scope,
+        patient_id: str,
+        stamp: Stamp,
+    ) -> Outcome:
+        """Decide against the occupancy of the days the decision places on: start knowing no
+        day, read the days the planner wanted but did not know, decide again; after
+        MAX_DAY_READS rounds read the whole scope (a near-full calendar)."""
+        wanted_resources = resources(network, wanted.site_ids, patient_id)
+        known = Occupancy(covers=frozenset())
+        for _ in range(MAX_DAY_READS):
+            trial = known.copy()
+            trial.unknown = set()
+            outcome = decide(course, Context(network, trial, stamp, self.rules))
+            if not trial.unknown:
+                return outcome
+            more = await self.reservations.occupancy(wanted_resources, trial.unknown, course)
+            known = known.merged(more)
+        every_day = [wanted.first + timedelta(days=n) for n in range(-1, wanted.days + 1)]
+        occupancy = await self.reservations.occupancy(wanted_resources, every_day, course)
+        return decide(course, Context(network, occupancy.merged(known), stamp, self.rules))
 
     async def sweep_orphans(self, now: datetime) -> int:
         """Release reservations left by bookings that never committed (crash window)."""

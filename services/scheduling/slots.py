@@ -88,16 +88,31 @@ def on_grid(instant: datetime) -> bool:
 
 @dataclass
 class Occupancy:
-    """How many seats of each resource are taken per grid slot."""
+    """How many seats of each resource are taken per grid slot, on the UTC days it covers.
+
+    `covers` None means every day is known. A slot on a day outside the cover counts as free
+    and its day lands in `unknown` (shared by every copy): the booker then reads those days
+    and decides again, so a decision reads the days it places on, not a whole horizon.
+    """
 
     taken: dict[tuple[str, datetime], int] = field(default_factory=dict)
+    covers: frozenset[date] | None = None
+    unknown: set[date] = field(default_factory=set)
 
     def free(self, wanted: tuple[Claim, ...], start: datetime, end: datetime) -> bool:
-        return all(
-            self.taken.get((c.resource, s), 0) < c.capacity
+        slots = grid_slots(start, end)
+        if any(
+            self.taken.get((c.resource, s), 0) >= c.capacity
             for c in wanted
-            for s in grid_slots(start, end)
-        )
+            for s in slots
+            if self.knows(s)
+        ):
+            return False
+        self.unknown.update(s.date() for s in slots if not self.knows(s))
+        return True
+
+    def knows(self, slot: datetime) -> bool:
+        return self.covers is None or slot.astimezone(UTC).date() in self.covers
 
     def add(self, wanted: tuple[Claim, ...], start: datetime, end: datetime) -> None:
         for c in wanted:
@@ -111,7 +126,12 @@ class Occupancy:
                 self.taken[key] = max(0, self.taken.get(key, 0) - 1)
 
     def copy(self) -> Occupancy:
-        return Occupancy(dict(self.taken))
+        return Occupancy(dict(self.taken), self.covers, self.unknown)
+
+    def merged(self, other: Occupancy) -> Occupancy:
+        """This occupancy plus days read later (`other` covers days this one does not)."""
+        covers = None if self.covers is None or other.covers is None else self.covers | other.covers
+        return Occupancy({**self.taken, **other.taken}, covers)
 
 
 def local(instant: datetime, site: Site) -> datetime:

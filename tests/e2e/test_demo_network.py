@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,42 +14,17 @@ from demo import scenario
 from demo.client import Api, ApiError, until
 from services.journey import rebuild
 from services.runtime.auth import Role
-from services.runtime.settings import SERVICE_PORTS, Settings
+from services.runtime.settings import Settings
+from tests.support.processes import service_processes
 
 pytestmark = pytest.mark.infra
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def stack(settings: Settings, tmp_path: Path) -> Iterator[Api]:
     """All five services as subprocesses of a throwaway deployment (own topics and databases)."""
-    ports = {name: free_port() for name in SERVICE_PORTS}
-    env = {**os.environ, "DEPLOYMENT": settings.deployment,
-           "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-           "MONGODB_URL": settings.mongodb_url, "JWT_SECRET": settings.jwt_secret}  # fmt: skip
-    processes = []
-    for name, port in ports.items():
-        log = (tmp_path / f"{name}.log").open("wb")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}"], cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT, env={**env, "HTTP_PORT": str(port)},
-        ))  # fmt: skip
-    api = Api({name: f"http://127.0.0.1:{port}" for name, port in ports.items()}, settings)
-    try:
-        api.wait_ready(timeout=120)
+    with service_processes(settings, tmp_path) as api:
         yield api
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
 
 
 def test_the_demo_network_reaches_treatment_and_follow_up(stack: Api) -> None:

@@ -85,3 +85,55 @@ async def test_an_off_contract_message_is_dead_lettered_with_its_reason() -> Non
     assert dead[0].headers["dlq.error_class"] == "ValidationError"
     assert dead[0].headers["dlq.error"] == "decision: enum"
     assert json.loads(dead[0].body)["decision"] == "maybe", "original bytes kept for re-drive"
+
+
+async def test_an_approval_reads_only_the_days_it_books() -> None:
+    """DEVDB-5: an approval must not read ~150 days of a site's bookings up front."""
+    broker, db, _ = scheduling()
+    reservations = db["reservations"]
+    read_days: list[str] = []
+    find = reservations.find
+
+    def counting_find(query: dict[str, Any], projection: Any = None) -> Any:
+        if isinstance(query.get("day"), str):
+            read_days.append(query["day"])
+        return find(query, projection)
+
+    reservations.find = counting_find  # type: ignore[method-assign]
+    decision = approved("pat-svc-4", s=stamp(now=datetime.now(UTC), seed=4400))
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(decision.model_dump(mode="json"), Topic.INTAKE.value)
+    course = Course.model_validate(db["courses"].docs["pat-svc-4"]["state"])
+    booked = {
+        day
+        for a in course.appointments
+        for day in (a.starts_at.astimezone(UTC).date(), a.ends_at.astimezone(UTC).date())
+    }
+    assert {d.isoformat() for d in booked} <= set(read_days)
+    assert len(read_days) == len(set(read_days)), "each day read once"
+    assert len(read_days) <= 2 * len(booked)
+
+
+async def test_a_second_approval_books_around_the_first() -> None:
+    """The second course starts knowing no day, learns the first course's days from the
+    database and books around them: no chair holds two patients at once."""
+    broker, db, _ = scheduling()
+    now = datetime.now(UTC)
+    patients = ("pat-svc-5", "pat-svc-6")
+    async with TestKafkaBroker(broker) as test_broker:
+        for n, pid in enumerate(patients):
+            decision = approved(pid, s=stamp(now=now, seed=4500 + n))
+            await test_broker.publish(decision.model_dump(mode="json"), Topic.INTAKE.value)
+    first, second = (Course.model_validate(db["courses"].docs[p]["state"]) for p in patients)
+    clashes = [
+        (a.chair_id, a.starts_at)
+        for a in first.appointments
+        for b in second.appointments
+        if a.chair_id and a.chair_id == b.chair_id
+        and a.starts_at < b.ends_at and b.starts_at < a.ends_at
+    ]  # fmt: skip
+    assert clashes == []
+    assert first.dose(1) is not None
+    assert second.dose(1) is not None
+    same_time = first.dose(1).starts_at == second.dose(1).starts_at  # type: ignore[union-attr]
+    assert not same_time or first.dose(1).chair_id != second.dose(1).chair_id  # type: ignore[union-attr]

@@ -148,3 +148,29 @@ def test_a_full_site_moves_doses_to_free_chairs_or_days() -> None:
     theirs = {(a.chair_id, a.starts_at) for a in second.appointments if a.chair_id}
     assert len(theirs) == 8
     assert not mine & theirs
+
+
+def test_a_day_outside_the_cover_counts_as_free_and_is_reported() -> None:
+    from services.scheduling.slots import Claim, Occupancy
+
+    chair = (Claim("chair:c1", 1),)
+    known_day, other_day = utc(2026, 3, 4, 15), utc(2026, 3, 9, 15)
+    occupancy = Occupancy(covers=frozenset({known_day.date()}))
+    occupancy.add(chair, known_day, known_day + timedelta(minutes=30))
+    assert not occupancy.free(chair, known_day, known_day + timedelta(minutes=15))
+    assert occupancy.unknown == set()
+    copy = occupancy.copy()
+    assert copy.free(chair, other_day, other_day + timedelta(minutes=15))
+    assert occupancy.unknown == {other_day.date()}, "copies report to the same set"
+
+
+def test_merging_what_was_read_later_makes_a_taken_day_known() -> None:
+    from services.scheduling.slots import Claim, Occupancy
+
+    chair = (Claim("chair:c1", 1),)
+    day = utc(2026, 3, 9, 15)
+    later = Occupancy(covers=frozenset({day.date()}))
+    later.add(chair, day, day + timedelta(minutes=15))
+    merged = Occupancy(covers=frozenset()).merged(later)
+    assert not merged.free(chair, day, day + timedelta(minutes=15))
+    assert merged.unknown == set()
