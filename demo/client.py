@@ -45,6 +45,10 @@ class Api:
     replicas: dict[str, list[str]] = field(default_factory=dict)
     _turn: itertools.count[int] = field(default_factory=itertools.count, repr=False)
 
+    def fresh(self) -> Api:
+        """The same services with an HTTP client of its own (one per thread)."""
+        return Api(self.urls, self.settings, replicas=self.replicas)
+
     def instances(self, service: str) -> list[str]:
         return [self.urls[service], *self.replicas.get(service, [])]
 

@@ -81,8 +81,11 @@ class Scenario:
         return str(until(booked, WAIT_S, "the first dosing appointment"))
 
     def treat(self, label: str, pid: str, dose_mg: float, weight_kg: float | None = None,
-              hold_first: bool = False, discharge_at: int = 141) -> None:  # fmt: skip
-        """One treatment day, charted from check-in at t0 (minutes after t0 below)."""
+              hold_first: bool = False, discharge_at: int = 141,
+              recheck: bool = True) -> None:  # fmt: skip
+        """One treatment day, charted from check-in at t0 (minutes after t0 below). Without
+        `recheck` the ~40-minute BP is not charted: it waits for the monitoring clock to fire
+        before the pre-discharge reading."""
         appointment = self.first_dose_appointment(pid)
         t0 = datetime.now(UTC) - timedelta(minutes=discharge_at + 15)
         path = f"/patients/{pid}/sessions"
@@ -127,7 +130,11 @@ class Scenario:
                 "observed_at": at(15),
             },
         )
-        vitals(138, 86, 55)
+        if recheck:
+            vitals(138, 86, 55)
+        else:
+            until(lambda: self.api.get("session", path, Role.NURSE)["open_alerts"], WAIT_S,
+                  "the overdue BP recheck alert")  # fmt: skip
         ready = {"sedation_resolved": True, "dissociation_resolved": True, "respiratory_ok": True,
                  "vitals_acceptable": True, "transport_confirmed": True}  # fmt: skip
         if hold_first:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -35,8 +36,8 @@ def deployment() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-async def settings(servers: Servers, deployment: str) -> AsyncIterator[Settings]:
+@asynccontextmanager
+async def throwaway(servers: Servers, deployment: str) -> AsyncIterator[Settings]:
     """Settings of a throwaway deployment: its own topics, databases and consumer groups,
     removed again afterwards."""
     configured = Settings(
@@ -48,8 +49,16 @@ async def settings(servers: Servers, deployment: str) -> AsyncIterator[Settings]
         outbox_poll_interval_s=0.2,
     )
     await ensure_topics(configured)
-    yield configured
-    await remove_deployment(servers, deployment)
+    try:
+        yield configured
+    finally:
+        await remove_deployment(servers, deployment)
+
+
+@pytest.fixture
+async def settings(servers: Servers, deployment: str) -> AsyncIterator[Settings]:
+    async with throwaway(servers, deployment) as configured:
+        yield configured
 
 
 @pytest.fixture

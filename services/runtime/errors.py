@@ -1,4 +1,5 @@
-"""Domain errors named after the broken rule, and their HTTP rendering (409 / 404)."""
+"""Domain errors named after the broken rule, and their HTTP rendering (409 / 404); a write
+that kept losing its compare-and-set, or a database out of reach, is a 503 with Retry-After."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ from collections.abc import Sequence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
+
+from services.runtime.aggregate import ConcurrentUpdate
+
+RETRY_AFTER_S = 1
 
 
 class RuleViolation(Exception):
@@ -43,5 +49,18 @@ def install(app: FastAPI) -> None:
         }
         return JSONResponse(body, status_code=status)
 
+    async def unavailable(_request: Request, error: Exception) -> JSONResponse:
+        busy = isinstance(error, ConcurrentUpdate)
+        body: dict[str, object] = {
+            "error": "Busy" if busy else "DatabaseUnavailable",
+            "detail": "the record kept changing under this command; nothing was applied"
+            if busy
+            else "the database did not answer in time; nothing was applied",
+            "reasons": [],
+        }
+        return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
     app.add_exception_handler(RuleViolation, render)
     app.add_exception_handler(NotFound, render)
+    app.add_exception_handler(ConcurrentUpdate, unavailable)
+    app.add_exception_handler(ConnectionFailure, unavailable)

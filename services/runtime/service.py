@@ -11,7 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -117,6 +117,7 @@ class Service:
         """An aggregate store whose outbox this service's relay drains."""
         store = self.adopt(AggregateStore(self.db[collection], state_type, indexes))
         store.on_commit = self.relay.nudge
+        store.orphaned_after = timedelta(seconds=self.settings.outbox_orphaned_after_s)
         self.relay.stores.append(store)
         self.startup.append(store.ensure_indexes)
         return store

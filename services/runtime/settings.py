@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     outbox_poll_interval_s: float = Field(
         default=5.0, gt=0, description="Safety net for crashed relays; commits nudge at once."
     )
+    outbox_orphaned_after_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long another instance's outbox may wait before this one relays it.",
+    )
     sweep_interval_s: float = Field(default=15.0, gt=0)
 
     def for_service(self, name: str) -> Settings:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from contracts.envelope import Stamp
-from services.runtime.aggregate import AggregateStore, ConcurrentUpdate
+from services.runtime.aggregate import ATTEMPTS, AggregateStore, ConcurrentUpdate, lost_race
 from services.scheduling.course import Course
 from services.scheduling.domain import Context, Outcome
 from services.scheduling.errors import SlotTaken
@@ -66,11 +66,11 @@ class Booker:
         *,
         event_id: str | None = None,
         retry_taken: bool = False,
-        attempts: int = 6,
+        attempts: int = ATTEMPTS,
     ) -> Outcome | None:
         """None when `event_id` was already processed (a redelivery)."""
         async with self.store.locks.hold(patient_id):
-            for _ in range(attempts):
+            for attempt in range(attempts):
                 loaded = await self.store.load(patient_id)
                 if event_id is not None and event_id in loaded.processed:
                     return None
@@ -100,6 +100,7 @@ class Booker:
                 except ConcurrentUpdate:
                     await self.reservations.release([h.appointment_id for h in outcome.take], {})
                     await self.reservations.done(intent)
+                    await lost_race(patient_id, attempt)
                     continue
                 await self.reservations.release(
                     {*outcome.release, *(h.appointment_id for h in outcome.take)}, kept

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -126,7 +127,11 @@ async def test_a_crash_between_storing_state_and_publishing_loses_no_event(
                 entry["value"].encode(), topic(settings, entry["topic"]), key=entry["key"].encode()
             )
 
-        restarted = OutboxRelay([AggregateStore(collection, Counter)], publish)
+        after_restart = AggregateStore(collection, Counter)
+        assert await OutboxRelay([after_restart], publish).drain_once() == 0, "not yet orphaned"
+        later = datetime.now(UTC) + after_restart.orphaned_after
+        after_restart.clock = lambda: later
+        restarted = OutboxRelay([after_restart], publish)
         assert await restarted.drain_once() == 1
         assert await restarted.drain_once() == 0
     finally:

@@ -24,7 +24,7 @@ def free_port() -> int:
 
 @contextmanager
 def service_processes(
-    settings: Settings, logs: Path, instances: int = 1, **env: str
+    settings: Settings, logs: Path, instances: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[Api]:
     """Start `instances` processes per service (each on its own port, all of a service in one
     consumer group); yield an Api whose requests take a service's instances in turn."""
@@ -32,7 +32,7 @@ def service_processes(
             "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "MONGODB_URL": settings.mongodb_url, "JWT_SECRET": settings.jwt_secret,
-            **env}  # fmt: skip
+            **(env or {})}  # fmt: skip
     urls: dict[str, list[str]] = {name: [] for name in SERVICE_PORTS}
     processes = []
     try:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.runtime.auth import Role, mint_token
 from services.runtime.settings import Settings
@@ -117,3 +117,65 @@ def _from_group(headers: Any, group: str | None) -> bool:
 
 def events_of(messages: list[tuple[dict[str, str], bytes]]) -> list[dict[str, Any]]:
     return [json.loads(value) for _, value in messages]
+
+
+async def read_all(
+    bootstrap: str, topic: str, partitions: int, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """Every event on `topic` (of `partitions` partitions) up to its current end, as JSON, in
+    no particular order."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        assigned = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        ends = await consumer.end_offsets(assigned)
+        events: list[dict[str, Any]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while [p for p, end in ends.items() if await consumer.position(p) < end]:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{topic} not read to its end within {timeout}s")
+            batch = await consumer.getmany(timeout_ms=500)
+            events += [json.loads(r.value) for records in batch.values() for r in records]
+        return events
+    finally:
+        await consumer.stop()
+
+
+async def quiet(settings: Settings) -> bool:
+    """Nothing of the deployment is in flight: every consumer group has committed every
+    message of every topic it reads, and no outbox holds an event. Commits come after effects
+    and effects store their events with them, so when both hold nothing more will happen
+    until the next command or clock."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from pymongo import AsyncMongoClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        groups = [g[0] for g in await admin.list_consumer_groups()
+                  if str(g[0]).startswith(f"{settings.deployment}-")]  # fmt: skip
+        for group in groups:
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(list(committed))
+            if any(meta.offset < ends[tp] for tp, meta in committed.items()):
+                return False
+    finally:
+        await consumer.stop()
+        await admin.close()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
+    try:
+        for name in await client.list_database_names():
+            if not name.startswith(f"{settings.deployment}_"):
+                continue
+            for collection in await client[name].list_collection_names():
+                if await client[name][collection].find_one({"outbox_pending": True}):
+                    return False
+    finally:
+        await client.close()
+    return True
