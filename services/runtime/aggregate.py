@@ -222,9 +222,7 @@ class AggregateStore(Generic[S]):
         self._committed.difference_update(mine)
         for key in dict.fromkeys([*mine, *await self._orphans(batch)]):
             async with self.locks.hold(key):
-                doc = await self.collection.find_one(
-                    {"_id": key}, {"outbox": 1, "version": 1}
-                )
+                doc = await self.collection.find_one({"_id": key}, {"outbox": 1, "version": 1})
                 if doc is None or not doc.get("outbox"):
                     continue
                 for entry in doc["outbox"]:
@@ -243,9 +241,7 @@ class AggregateStore(Generic[S]):
             if await self._update_if_version(key, doc["version"], fields):
                 return
             await lost_race(key, attempt)
-            found = await self.collection.find_one(
-                {"_id": key}, {"outbox": 1, "version": 1}
-            )
+            found = await self.collection.find_one({"_id": key}, {"outbox": 1, "version": 1})
             if found is None:
                 return
             doc = found
