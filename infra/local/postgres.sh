@@ -28,9 +28,18 @@ GUARDS="$ROOT/infra/local/ferretdb-guards.sql"
 # as_pg CMD... : run CMD as the postgres system user when we are root, else as ourselves.
 as_pg() {
   if [[ $(id -u) -eq 0 ]]; then
-    setpriv --reuid="$PG_USER" --regid="$PG_USER" --init-groups --reset-env -- "$@"
+    (cd / && setpriv --reuid="$PG_USER" --regid="$PG_USER" --init-groups --reset-env -- "$@")
   else
     "$@"
+  fi
+}
+
+# resolve_paths : when .run/postgres links elsewhere (see reachable_run_dir), name the cluster
+# by its real path, which is the one the postgres user can reach.
+resolve_paths() {
+  if [[ -L $PG_RUN ]]; then
+    PG_RUN=$(readlink -f "$PG_RUN")
+    PG_DATA="$PG_RUN/data"
   fi
 }
 
@@ -48,11 +57,33 @@ install() {
 
 psql_() { PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$POSTGRES_PORT" -U "$PG_USER" "$@"; }
 
+# reachable_run_dir : make $PG_RUN a directory the postgres user can use. When the checkout
+# lies below a directory it cannot enter (a clone under /root, say), the cluster lives in
+# /var/tmp/kap-postgres-<hash of the checkout path> and $PG_RUN links to it.
+reachable_run_dir() {
+  [[ $(id -u) -eq 0 ]] || { mkdir -p "$PG_RUN"; return 0; }
+  local fresh="" elsewhere
+  if [[ ! -e $PG_RUN ]]; then
+    fresh=1
+    mkdir -p "$PG_RUN"
+    chown "$PG_USER:" "$PG_RUN"
+  fi
+  as_pg test -w "$PG_RUN/" && return 0
+  elsewhere="/var/tmp/kap-postgres-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+  log "the postgres user cannot reach $PG_RUN; keeping the cluster in $elsewhere"
+  [[ -L $PG_RUN ]] || rmdir "$PG_RUN"
+  [[ -z $fresh ]] || rm -rf "$elsewhere" # .run was deleted: so is the cluster it linked to
+  mkdir -p "$elsewhere"
+  chown "$PG_USER:" "$elsewhere"
+  chmod 700 "$elsewhere"
+  ln -sfn "$elsewhere" "$PG_RUN"
+  resolve_paths
+}
+
 init_cluster() {
+  reachable_run_dir
   [[ -f $PG_DATA/PG_VERSION ]] && return 0
   log "initialising a PostgreSQL $PG_MAJOR cluster in $PG_DATA"
-  mkdir -p "$PG_RUN"
-  [[ $(id -u) -ne 0 ]] || chown "$PG_USER:" "$PG_RUN"
   as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U "$PG_USER" --auth=trust --encoding=UTF8 \
     --locale=C --no-sync >/dev/null
   cat >>"$PG_DATA/postgresql.conf" <<EOF
@@ -83,7 +114,6 @@ start() {
   init_cluster
   ! port_open 127.0.0.1 "$POSTGRES_PORT" || die "port $POSTGRES_PORT is already in use by another process"
   rm -f "$PG_DATA/postmaster.pid" # left by a killed server; no live postmaster is ours here
-  [[ $(id -u) -ne 0 ]] || { touch "$PG_LOG" && chown "$PG_USER:" "$PG_LOG"; }
   if [[ $(id -u) -eq 0 ]]; then
     pid=$(start_bg postgres "$PG_LOG" setpriv --reuid="$PG_USER" --regid="$PG_USER" \
       --init-groups -- "$PG_BIN/postgres" -D "$PG_DATA" -p "$POSTGRES_PORT")
@@ -134,6 +164,7 @@ status() {
   fi
 }
 
+resolve_paths
 cmd="${1:-}"
 [[ $# -gt 0 ]] && shift
 case "$cmd" in
