@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 
 from services.runtime import aggregate
 from services.runtime.aggregate import AggregateStore
+from services.runtime.logging import configure_logging
 
 
 class Counter(BaseModel):
@@ -60,6 +61,7 @@ async def run(store: AggregateStore[Counter], writers: int) -> tuple[int, float]
 
 
 async def main(writers: int) -> None:
+    configure_logging("bench", "WARNING")
     url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
     db = client[f"bench{uuid.uuid4().hex[:8]}_contention"]
