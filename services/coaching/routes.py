@@ -56,9 +56,10 @@ def leads(principal: Principal, network: Network) -> frozenset[str]:
 def queue_scope(principal: Principal, coach_id: str, network: Network) -> frozenset[str] | None:
     """Which sites' patients the caller may see in `coach_id`'s queue (None: every site).
     A coach sees only their own queue; a site lead, site admin or ops any coach of their
-    sites."""
+    sites. Everyone sees only the sites of their token's scope."""
+    scope = None if ALL_SITES in principal.sites else principal.sites
     if principal.role is Role.COACH and coach_id == principal.subject:
-        return None
+        return scope
     coach_sites = {s.site_id for s in network.sites if coach_id in s.coaches}
     if principal.role is Role.COACH:
         led = leads(principal, network) & coach_sites
@@ -69,7 +70,7 @@ def queue_scope(principal: Principal, coach_id: str, network: Network) -> frozen
         raise UnknownCoachError(coach_id)
     if not any(principal.may_access(site) for site in coach_sites):
         raise _forbidden("coach works at none of your sites")
-    return None if ALL_SITES in principal.sites else principal.sites
+    return scope
 
 
 def site_scope(principal: Principal, site_id: str, network: Network) -> None:

@@ -28,6 +28,24 @@ class JourneyNotFound(NotFound):
     """No journey for this patient in the caller's scope."""
 
 
+class CoachNotFound(NotFound):
+    """No site of the network lists this coach."""
+
+
+def may_read_queue(principal: Principal, coach_id: str, network: Network) -> None:
+    """A coach reads only their own queue; other roles the queue of a coach who works at one
+    of their sites (404 for a coach no site lists)."""
+    if principal.role is Role.COACH:
+        if principal.subject != coach_id:
+            raise HTTPException(403, "coaches see only their own queue")
+        return
+    coach_sites = [s.site_id for s in network.sites if coach_id in s.coaches]
+    if not coach_sites:
+        raise CoachNotFound(coach_id)
+    if not any(principal.may_access(site) for site in coach_sites):
+        raise HTTPException(403, "coach works at none of your sites")
+
+
 def event_routes(projections: Projections) -> Routes:
     """Every event type of every topic feeds the projection."""
 
@@ -55,8 +73,9 @@ def routes(service: Service, projections: Projections, network: Network) -> APIR
         return [Journey.model_validate(doc["state"]) async for doc in cursor]
 
     def visible(principal: Principal, journey: Journey) -> bool:
-        if principal.role is Role.COACH:
-            return journey.coach_id == principal.subject
+        """Within the token's sites; a coach, only their own patients there."""
+        if principal.role is Role.COACH and journey.coach_id != principal.subject:
+            return False
         return principal.may_access(journey.site_id)
 
     @router.get("/patients/{patient_id}/journey")
@@ -74,10 +93,13 @@ def routes(service: Service, projections: Projections, network: Network) -> APIR
         site_id: str,
         phase: str | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> dict[str, Any]:
+        """The site's patients (a coach: only the patients assigned to them there), by id."""
         principal.require_site(site_id)
         query: dict[str, Any] = {"site_id": site_id, **({"phase": phase} if phase else {})}
+        if principal.role is Role.COACH:
+            query["coach_id"] = principal.subject
         page = await journeys(query, limit, offset)
         total = await (await projections.active()).collection.count_documents(query)
         return {
@@ -106,8 +128,8 @@ def routes(service: Service, projections: Projections, network: Network) -> APIR
     async def coach_queue(
         coach_id: str, principal: Annotated[Principal, Depends(require(*READERS))]
     ) -> dict[str, Any]:
-        if principal.role is Role.COACH and principal.subject != coach_id:
-            raise HTTPException(403, "coaches see only their own queue")
+        """The coach's open tasks over their patients of the token's sites."""
+        may_read_queue(principal, coach_id, network)
         found = [j for j in await journeys({"coach_id": coach_id}) if visible(principal, j)]
         return {
             "coach_id": coach_id,

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.runtime.settings import Settings
@@ -107,10 +107,12 @@ def authenticated(
 
 
 def require(*roles: Role) -> Callable[..., Principal]:
-    """A FastAPI dependency: 401 without a valid token, 403 for any role not listed."""
+    """A FastAPI dependency: 401 without a valid token, 403 for any role not listed. The roles
+    are the route's bearer security requirement in its OpenAPI (3.1: role names)."""
     allowed = frozenset(roles)
+    gate = Security(authenticated, scopes=sorted(role.value for role in allowed))
 
-    def dependency(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+    def dependency(principal: Principal = gate) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role {principal.role.value} may not do this"

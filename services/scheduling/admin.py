@@ -55,7 +55,10 @@ def admin_routes(networks: NetworkStore) -> APIRouter:
         provider: Provider,
         principal: Annotated[Principal, Depends(require(*ADMINS))],
     ) -> Provider:
-        for site_id in provider.sites:
+        """Create or replace a provider. The caller's scope must cover every site of the stored
+        provider (so no admin takes over another site's provider) and of the new body."""
+        stored = (await networks.load()).provider(provider_id)
+        for site_id in (*(stored.sites if stored else ()), *provider.sites):
             principal.require_site(site_id)
         if provider.provider_id != provider_id:
             raise invalid_field(("body", "provider_id"), "must match the path")

@@ -23,7 +23,7 @@ from contracts.intake import (
 )
 from contracts.scheduling import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
 from services.runtime.aggregate import AggregateStore, Applied
-from services.runtime.auth import Principal, Role, require
+from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
 from services.runtime.service import Service
@@ -94,6 +94,13 @@ def event_routes(store: Store, rules: SessionRules) -> dict[Topic, Routes]:
     }
 
 
+def in_scope(principal: Principal, record: TreatmentRecord) -> bool:
+    """The token covers a site where the patient is booked or has been treated."""
+    sites = {b.site_id for b in record.bookings.values()}
+    sites |= {s.site_id for s in record.sessions.values()}
+    return ALL_SITES in principal.sites or any(principal.may_access(site) for site in sites)
+
+
 def clock_sweep(store: Store, rules: SessionRules) -> Callable[[datetime], Any]:
     """Find records with a clock due by `now`, then fire each under the aggregate lock, where
     `decide_clocks` re-checks it (safe with several sweepers; see `clocks`)."""
@@ -161,7 +168,11 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     async def check_in(
         patient_id: str, body: CheckInIn, principal: Nurse, response: Response
     ) -> dict[str, Any]:
+        """Open the treatment day of a booked appointment. A patient none of whose bookings or
+        sessions is at the nurse's sites is answered as unknown (404), like a missing one."""
         record, session_id = await record_of(patient_id), domain.session_id_for(body.appointment_id)
+        if not in_scope(principal, record):
+            raise PatientNotFound(patient_id)
         known = record.sessions.get(session_id) or record.bookings.get(body.appointment_id)
         if known is not None:
             principal.require_site(known.site_id)
