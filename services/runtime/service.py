@@ -40,6 +40,17 @@ log = get_logger(__name__)
 StartupHook = Callable[[], Awaitable[None]]
 
 
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool]
+
+
+READYZ_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Readiness, "description": "Ready"},
+    503: {"model": Readiness, "description": "Not ready: the checks say which dependency failed"},
+}
+
+
 @dataclass
 class Service:
     name: str
@@ -93,7 +104,12 @@ class Service:
             )
 
         relay = OutboxRelay([], publish, settings.outbox_poll_interval_s)
-        http = FastAPI(title=title, description=description, version="0.1.0")
+        http = FastAPI(
+            title=title,
+            description=description,
+            version="0.1.0",
+            responses=errors.ERROR_RESPONSES,
+        )
         service = cls(
             name,
             settings,
@@ -108,7 +124,9 @@ class Service:
         http.state.settings = settings
         errors.install(http)
         http.add_api_route("/healthz", service.healthz, methods=["GET"], tags=["ops"])
-        http.add_api_route("/readyz", service.readyz, methods=["GET"], tags=["ops"])
+        http.add_api_route(
+            "/readyz", service.readyz, methods=["GET"], tags=["ops"], responses=READYZ_RESPONSES
+        )
         return service
 
     def store(

@@ -7,12 +7,21 @@ sites and providers in MongoDB, and those documents override the seed entry of t
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from contracts.envelope import EntityId
 
@@ -39,12 +48,34 @@ def _window(value: Any) -> Any:
     return value
 
 
+WALL_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+def _wall_clock(value: Any) -> Any:
+    """Opening hours are the site's own clock (its `time_zone` places them), so an offset or
+    a fraction of a second has no meaning there: "08:00" or "08:00:00"."""
+    if isinstance(value, time) and value.tzinfo is None and not value.microsecond:
+        return value
+    if isinstance(value, str) and re.fullmatch(WALL_CLOCK, value):
+        return value
+    raise ValueError("expected the site's local time as HH:MM or HH:MM:SS, without an offset")
+
+
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_wall_clock),
+    WithJsonSchema({"type": "string", "pattern": WALL_CLOCK, "examples": ["08:00", "18:30:00"]}),
+]
+"""Read as "HH:MM[:SS]", written as "HH:MM:SS"; the schema says exactly that (JSON Schema's
+`format: time` would demand an offset the hours never carry)."""
+
+
 class Window(BaseModel):
     """A local wall-clock interval within one day, e.g. 08:00-18:00."""
 
     model_config = ConfigDict(frozen=True)
-    start: time
-    end: time
+    start: LocalTime
+    end: LocalTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Window:
