@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid5
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = "1.0"
 _NAMESPACE = UUID("6f1c1a52-6b0e-4d35-9f3e-0c8e7c2b9a41")
@@ -27,6 +29,48 @@ def _to_utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A timezone-aware instant, normalised to UTC; naive datetimes are rejected."""
 
+_ISO_8601_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _iso_8601_text(value: object) -> object:
+    """On the wire an instant is only ever the ISO-8601 text producers write
+    (`2026-03-02T14:00:00Z`). Pydantic would also read a number, or digits in a string, as Unix
+    seconds: an integer `occurred_at` would become a 2023 instant and be projected as such."""
+    if isinstance(value, datetime) or (
+        isinstance(value, str) and _ISO_8601_INSTANT.fullmatch(value)
+    ):
+        return value
+    raise PydanticCustomError(
+        "iso8601_instant_required",
+        "an ISO-8601 date-time string with its offset (Z or +HH:MM) is required",
+    )
+
+
+WireInstant = Annotated[UtcDatetime, BeforeValidator(_iso_8601_text)]
+"""An envelope timestamp: ISO-8601 text with its offset (or a datetime built in code), UTC."""
+
+
+def _major(version: str) -> int:
+    return int(version.partition(".")[0])
+
+
+def _readable_major(version: str) -> str:
+    """A consumer reads its own major version and tolerates newer minors (the catalog trims
+    their extra fields); another major may change what fields mean, so it is refused."""
+    if _major(version) != _major(SCHEMA_VERSION):
+        raise PydanticCustomError(
+            "schema_major_unsupported",
+            "schema major version {major} is required",
+            {"major": _major(SCHEMA_VERSION)},
+        )
+    return version
+
+
+SchemaVersion = Annotated[str, Field(pattern=r"^\d+\.\d+$"), AfterValidator(_readable_major)]
+"""`MAJOR.MINOR` of the envelope's schema; only this build's major is accepted."""
+
 EntityId = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
@@ -44,8 +88,8 @@ class EventBase(StrictModel):
 
     event_id: UUID
     event_type: str
-    schema_version: str = Field(default=SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
-    occurred_at: UtcDatetime
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    occurred_at: WireInstant
     patient_id: EntityId
     site_id: EntityId
     correlation_id: UUID

@@ -1,13 +1,33 @@
 """Subscribes a service's routing table (event type -> handler) to a topic.
 
 Offsets are committed only after the handler returned, i.e. after its effect is stored
-(AckPolicy.NACK_ON_ERROR; never FastStream's default ACK_FIRST). Event types this build
-does not know, or that the service does not handle, are acknowledged and skipped.
+(AckPolicy.NACK_ON_ERROR; never FastStream's default ACK_FIRST).
+
+What each consumer group does with a message that is not a good event for it; nothing is
+dropped silently, and logs name the event type, topic, partition, offset and error class,
+never the payload, which may carry health data:
+
+- dead-lettered at once (`DeadLetterPolicy`; the partition keeps flowing): a body that is
+  not JSON or not a JSON object; an object whose `event_type` is missing or not a type
+  name (`OffContractMessage`); a known type that does not fit its contract
+  (`ValidationError`): missing or wrongly typed fields, unknown fields outside a newer
+  minor version, another *major* `schema_version` (`schema_major_unsupported`; a newer
+  minor is read, its extra fields dropped), an `occurred_at` that is not ISO-8601 text with
+  its offset (`iso8601_instant_required`; a number is never read as Unix seconds). Every
+  group validates every known type, also those it does not handle, so each group refuses
+  an off-contract event on its own.
+- ignored explicitly, counted in `IGNORED` and logged: a type name this build does not
+  know (`unknown_event_type`, at info: a newer producer may add types; an upgraded journey
+  replays them with a rebuild), and a valid event of a type this group does not handle
+  (`not_subscribed`, at debug: routine).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -28,7 +48,15 @@ Routes = Mapping[type[EventBase], Handler]
 
 
 class OffContractMessage(ValueError):
-    """The message body is valid JSON but not an event object."""
+    """The message body is valid JSON but not an event object. Its text is fixed, never
+    taken from the message, so it can go into dead-letter headers."""
+
+
+EVENT_TYPE_NAME = re.compile(r"[A-Z][A-Za-z0-9]{0,63}", re.ASCII)
+"""What an `event_type` looks like (`DoseAdministered`), known to this build or not."""
+
+IGNORED: Counter[tuple[str, str]] = Counter()
+"""Messages acknowledged without effect, by (consumer group, reason)."""
 
 
 _consumed: ContextVar[StreamMessage[Any]] = ContextVar("consumed_message")
@@ -56,10 +84,32 @@ def current_message() -> StreamMessage[Any]:
 
 
 def decode(body: bytes) -> dict[str, Any]:
+    """The JSON object of an event, with an `event_type` that names a type."""
     data = json.loads(body)
     if not isinstance(data, dict):
         raise OffContractMessage("message body is not a JSON object")
+    event_type = data.get("event_type")
+    if not isinstance(event_type, str) or not EVENT_TYPE_NAME.fullmatch(event_type):
+        raise OffContractMessage("event_type missing or malformed")
     return data
+
+
+def ignore(group: str, reason: str, event_type: str, msg: StreamMessage[Any]) -> None:
+    """Acknowledge a message without effect, visibly: counted and logged without payload."""
+    IGNORED[(group, reason)] += 1
+    level = logging.INFO if reason == "unknown_event_type" else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
+    record = msg.raw_message
+    log.log(
+        level,
+        "message_ignored",
+        reason=reason,
+        event_type=event_type,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )
 
 
 def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes) -> None:
@@ -69,15 +119,19 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
     rebalance one another and each topic's offsets are committed independently.
     """
     handled = ", ".join(sorted(cls.__name__ for cls in routes))
+    consumer_group = f"{group_id}.{topic}"
 
     async def consume() -> None:
+        msg = current_message()
+        data = decode(msg.body)
         try:
-            event = parse_event(decode(current_message().body))
+            event = parse_event(data)
         except UnknownEventType:
-            log.info("unknown_event_type_skipped", topic=topic)
+            ignore(consumer_group, "unknown_event_type", data["event_type"], msg)
             return
         handler = routes.get(type(event))
         if handler is None:
+            ignore(consumer_group, "not_subscribed", event.event_type, msg)
             return
         with structlog.contextvars.bound_contextvars(
             event_id=str(event.event_id),
@@ -89,7 +143,7 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
     consume.__name__ = f"{group_id}_{topic}".replace(".", "_").replace("-", "_")
     broker.subscriber(
         topic,
-        group_id=f"{group_id}.{topic}",
+        group_id=consumer_group,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         description=f"{group_id} handles {handled} from {topic}",

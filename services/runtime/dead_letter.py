@@ -1,9 +1,10 @@
 """Dead-letter middleware: bounded retries, then `<topic>.dlq` with provenance headers.
 
-FastStream has no Kafka DLQ of its own. Poison messages (unparseable or off-contract) go to
-the dead-letter topic at once; handler failures after `max_attempts`; infrastructure outages
-(database or broker unreachable) are re-raised so the subscriber's NACK_ON_ERROR policy
-rewinds the partition and the message is redelivered once the outage ends.
+FastStream has no Kafka DLQ of its own. Poison messages (unparseable or off-contract, as
+`services.runtime.consumer` lists them) go to the dead-letter topic at once; handler failures
+after `max_attempts`; infrastructure outages (database or broker unreachable) are re-raised
+so the subscriber's NACK_ON_ERROR policy rewinds the partition and the message is
+redelivered once the outage ends.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def describe(error: BaseException) -> str:
         return "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['type']}" for e in error.errors()
         )[:500]
+    if isinstance(error, OffContractMessage):
+        return f"{type(error).__name__}: {error}"
     return type(error).__name__
 
 
