@@ -96,21 +96,22 @@ start_bg() {
   echo "$pid"
 }
 
-# stop_pid NAME PATTERN [TIMEOUT] : SIGTERM our process, wait, SIGKILL after TIMEOUT seconds.
+# stop_pid NAME PATTERN [TIMEOUT] [SIGNAL] [LAST] : send SIGNAL (TERM) to our process, wait,
+# send LAST (KILL) after TIMEOUT seconds.
 stop_pid() {
-  local name=$1 pattern=$2 timeout=${3:-30} pid deadline
+  local name=$1 pattern=$2 timeout=${3:-30} signal=${4:-TERM} last=${5:-KILL} pid deadline
   if ! pid=$(pid_of "$name" "$pattern"); then
     rm -f "$PIDS/$name.pid"
     log "$name: not running"
     return 0
   fi
   log "$name: stopping pid $pid"
-  kill -TERM "$pid" 2>/dev/null || true
+  kill -"$signal" "$pid" 2>/dev/null || true
   deadline=$((SECONDS + timeout))
   while pid_of "$name" "$pattern" >/dev/null; do
     if ((SECONDS >= deadline)); then
-      log "$name: still alive after ${timeout}s, sending SIGKILL to $pid"
-      kill -KILL "$pid" 2>/dev/null || true
+      log "$name: still alive after ${timeout}s, sending SIG$last to $pid"
+      kill -"$last" "$pid" 2>/dev/null || true
       sleep 0.5
       break
     fi

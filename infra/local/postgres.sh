@@ -130,29 +130,8 @@ start() {
 }
 
 # Fast shutdown (SIGINT): disconnect clients, roll back, checkpoint. SIGTERM would wait for
-# every client to leave.
-stop() {
-  local pid deadline
-  if ! pid=$(pid_of postgres "$PG_DATA"); then
-    rm -f "$PIDS/postgres.pid"
-    log "postgres: not running"
-    return 0
-  fi
-  log "postgres: stopping pid $pid"
-  kill -INT "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + 30))
-  while pid_of postgres "$PG_DATA" >/dev/null; do
-    if ((SECONDS >= deadline)); then
-      log "postgres: still alive after 30s, sending SIGQUIT to $pid"
-      kill -QUIT "$pid" 2>/dev/null || true
-      sleep 1
-      break
-    fi
-    sleep 0.2
-  done
-  rm -f "$PIDS/postgres.pid"
-  log "postgres: stopped"
-}
+# every client to leave; SIGQUIT after 30 s is an immediate shutdown (recovery at next start).
+stop() { stop_pid postgres "$PG_DATA" 30 INT QUIT; }
 
 status() {
   local pid
