@@ -14,7 +14,7 @@ from typing import Any
 
 from contracts.envelope import Stamp
 from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
-from contracts.vocabulary import Protocol
+from contracts.vocabulary import Decision, Protocol
 from services.session.record import (
     Hold,
     Reading,
@@ -58,6 +58,17 @@ class RemsEnrolmentMissing(SessionRuleViolation):
     intake records the enrolment (ConsentRecorded)."""
 
 
+class EligibilityNotApproved(SessionRuleViolation):
+    """DESIGN safety invariant 3: treatment needs an approved course; the latest eligibility
+    decision intake sent is not an approval (declined, or more information needed)."""
+
+
+class TreatmentDayAlreadyOpen(SessionRuleViolation):
+    """DESIGN safety invariant 2 (one treatment day at a time): no check-in while another
+    session of the patient is open, nor charted before another session's discharge (Spravato
+    REMS and the IV protocol monitor each dose to discharge before the next treatment day)."""
+
+
 @dataclass(frozen=True)
 class CheckIn:
     appointment_id: str
@@ -97,6 +108,30 @@ def check_observed_at(
         )
 
 
+def check_eligible(record: TreatmentRecord) -> None:
+    """A booking implies scheduling saw an approval; a later decision other than approval
+    stops treatment days until a prescriber approves again."""
+    if record.eligibility is not None and record.eligibility is not Decision.APPROVED:
+        raise EligibilityNotApproved(f"latest eligibility decision: {record.eligibility.value}")
+
+
+def check_one_treatment_day(record: TreatmentRecord, at: datetime) -> None:
+    """Every other treatment day is closed, and closed before this one begins."""
+    for other in record.sessions.values():
+        if other.cancelled_at is not None:
+            continue
+        if other.discharge is None:
+            raise TreatmentDayAlreadyOpen(
+                f"session {other.session_id} checked in at {other.checked_in_at.isoformat()} "
+                "is not discharged"
+            )
+        if at < other.discharge.discharged_at:
+            raise TreatmentDayAlreadyOpen(
+                f"check-in observed at {at.isoformat()} precedes the discharge of session "
+                f"{other.session_id} at {other.discharge.discharged_at.isoformat()}"
+            )
+
+
 def envelope(stamp: Stamp, at: datetime, patient_id: str, site_id: str) -> dict[str, Any]:
     """Events carry the clinical time they describe as occurred_at (charting may be late)."""
     return replace(stamp, now=at).envelope(patient_id, site_id)
@@ -106,9 +141,10 @@ def decide_check_in(
     record: TreatmentRecord, command: CheckIn, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[PatientCheckedIn]]:
     """Check-in opens the session of a booked dosing appointment, once, only while no risk flag
-    is open and, for esketamine, only for a REMS-enrolled patient (Spravato REMS). The session
-    keeps the interaction flags shown to the nurse at check-in; they must be acknowledged
-    before the dose (`gates.decide_acknowledge_interactions`)."""
+    is open and, for esketamine, only for a REMS-enrolled patient (Spravato REMS); never while
+    another treatment day is open, nor charted before its discharge (DESIGN safety invariant
+    2). The session keeps the interaction flags shown to the nurse at check-in; they must be
+    acknowledged before the dose (`gates.decide_acknowledge_interactions`)."""
     session_id = session_id_for(command.appointment_id)
     if session_id in record.sessions:
         return record, []
@@ -116,12 +152,14 @@ def decide_check_in(
     booking = record.bookings.get(command.appointment_id)
     if booking is None:
         raise NoDosingBooking(f"no dosing appointment {command.appointment_id}")
+    check_eligible(record)
     if record.open_risk_flags:
         raise OpenRiskFlag(*(f"{f.kind.value} flag {i}" for i, f in record.open_risk_flags.items()))
     if booking.protocol is None or booking.dose_number is None or booking.course_phase is None:
         raise BookingIncomplete(command.appointment_id)
     if booking.protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
         raise RemsEnrolmentMissing(record.patient_id)
+    check_one_treatment_day(record, command.observed_at)
     session = Session(
         session_id=session_id,
         appointment_id=booking.appointment_id,

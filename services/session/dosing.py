@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.envelope import Stamp
 from contracts.session import DoseAdministered, MonitoringFormDue, SessionDischarged
 from contracts.vocabulary import Protocol
 from services.session.domain import (
     FieldOutOfRangeError,
+    RemsEnrolmentMissing,
+    check_eligible,
     check_observed_at,
     envelope,
     whole_minutes,
@@ -40,6 +43,12 @@ class DoseHeldForBloodPressure(SessionRuleViolation):
 
 class AlreadyDosed(SessionRuleViolation):
     """One dose per treatment-day session."""
+
+
+class DoseBeforeMinimumGap(SessionRuleViolation):
+    """DESIGN safety invariant 2: consecutive doses at least the protocol's minimum gap apart,
+    the same min_gap_days scheduling books with (Spravato PI: twice weekly in induction;
+    published IV protocol: infusions >= 48 h apart), counted in the site's calendar days."""
 
 
 class DoseNotAllowedForProtocol(SessionRuleViolation):
@@ -152,15 +161,58 @@ def check_dose_allowed(
     return DoseAmount(dose_mg, devices=needed)
 
 
+def days_apart(earlier: datetime, later: datetime, site_id: str, rules: SessionRules) -> int:
+    """Calendar days between two doses in the site's time zone, as scheduling counts them;
+    whole 24-hour days when the site's zone is not configured (the stricter count)."""
+    zone_name = rules.site_time_zones.get(site_id)
+    try:
+        zone = ZoneInfo(zone_name) if zone_name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = None
+    if zone is None:
+        return (later - earlier) // timedelta(days=1)
+    return (later.astimezone(zone).date() - earlier.astimezone(zone).date()).days
+
+
+def _elapsed(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes} min" if minutes < 24 * 60 else f"{minutes // 60} h"
+
+
+def check_dose_gap(
+    record: TreatmentRecord, session: Session, at: datetime, rules: SessionRules
+) -> None:
+    """No other dose of the patient, before or after this one, closer than the minimum gap."""
+    gap = rules.min_gap_days(session.protocol)
+    for other in record.sessions.values():
+        if other.dose is None or other.session_id == session.session_id:
+            continue
+        given = other.dose.administered_at
+        earlier, later = sorted((given, at))
+        if days_apart(earlier, later, session.site_id, rules) >= gap:
+            continue
+        if given <= at:
+            fact = f"previous dose {_elapsed(at - given)} ago"
+        else:
+            fact = f"dose of session {other.session_id} {_elapsed(given - at)} later"
+        raise DoseBeforeMinimumGap(f"{fact}; minimum gap {gap} days")
+
+
 def decide_dose(
     record: TreatmentRecord, command: AdministerDose, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[DoseAdministered]]:
-    """A dose needs pre-dose vitals, no BP hold (or a prescriber's override), acknowledged
-    interaction flags, no earlier dose and a protocol-allowed amount."""
+    """A dose needs, at its own moment (DESIGN safety invariants 1-3): an approval still in
+    force and, for esketamine, REMS enrolment; pre-dose vitals, no BP hold (or a prescriber's
+    override), acknowledged interaction flags, no earlier dose in this session, no other dose
+    within the protocol's minimum gap, and a protocol-allowed amount."""
     session = open_session(record, command.session_id)
     if session.dose is not None:
         raise AlreadyDosed(session.session_id)
     check_observed_at(command.observed_at, stamp.now, rules, not_before=session.last_observed_at)
+    check_eligible(record)
+    if session.protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
+        raise RemsEnrolmentMissing(record.patient_id)
+    check_dose_gap(record, session, command.observed_at, rules)
     if not session.vitals:
         raise PreDoseVitalsMissing(session.session_id)
     if session.dose_held:

@@ -51,12 +51,13 @@ def decide_acknowledge_interactions(
     record: TreatmentRecord, command: AcknowledgeInteractions, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[InteractionsAcknowledged]]:
     """The clinician confirms they saw every flag shown (DESIGN: interactions are flagged at
-    intake and carried to treatment day). Acknowledging again, with nothing new, is a no-op."""
+    intake and carried to treatment day). Acknowledging again, with nothing new, is a no-op.
+    The acknowledgement follows the check-in that showed the flags (DESIGN safety invariant 1)."""
     session = open_session(record, command.session_id).model_copy(deep=True)
     pending = session.unacknowledged_interactions
     if not pending:
         return record, []
-    check_observed_at(command.observed_at, stamp.now, rules)
+    check_observed_at(command.observed_at, stamp.now, rules, not_before=session.checked_in_at)
     session.interactions_acknowledged = Acknowledgement(
         acknowledged_by=command.acknowledged_by,
         acknowledged_at=command.observed_at,
@@ -76,14 +77,15 @@ def decide_override_hold(
 ) -> tuple[TreatmentRecord, list[DoseHoldOverridden]]:
     """DESIGN (treatment day): above 140/90 the dose is held; a recheck may release it, or a
     prescriber may override the hold with a reason, which is recorded with the hold. A later
-    pre-dose reading above threshold holds the dose again."""
+    pre-dose reading above threshold holds the dose again. The override follows the reading
+    that caused it (DESIGN safety invariant 1)."""
     session = open_session(record, command.session_id).model_copy(deep=True)
     if session.dose is not None:
         raise DoseAlreadyGiven(session.session_id)
     open_holds = [hold for hold in session.holds if hold.released_at is None]
     if not open_holds:
         raise NoDoseHold(session.session_id)
-    check_observed_at(command.observed_at, stamp.now, rules)
+    check_observed_at(command.observed_at, stamp.now, rules, not_before=open_holds[-1].observed_at)
     for hold in open_holds:
         hold.released_at = command.observed_at
         hold.overridden_by = command.prescriber_id

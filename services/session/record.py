@@ -50,6 +50,11 @@ class PatientNotFound(NotFound):
     """No treatment record for this patient."""
 
 
+class SessionCancelled(SessionRuleViolation):
+    """DESIGN safety invariants 3 and 6: a cancelled appointment is not dosed; its cancellation
+    closes the session it opened, if no dose was given."""
+
+
 class SessionNotFound(NotFound):
     """No such session for this patient."""
 
@@ -167,6 +172,12 @@ class Session(BaseModel):
     adverse_events: list[AdverseEvent] = Field(default_factory=list)
     alerts: list[Alert] = Field(default_factory=list)
     monitoring_form: FormStatus | None = None
+    cancelled_at: UtcDatetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """A treatment day in progress: neither discharged nor closed by its cancellation."""
+        return self.discharge is None and self.cancelled_at is None
 
     @property
     def dose_held(self) -> bool:
@@ -183,7 +194,12 @@ class Session(BaseModel):
 
     @property
     def last_observed_at(self) -> datetime:
+        """The latest charted time: check-in, readings, acknowledgement, hold releases and
+        overrides, dose (DESIGN safety invariant 1: a treatment day's timeline moves forward)."""
         times = [self.checked_in_at, *(r.observed_at for r in self.vitals)]
+        times += [hold.released_at for hold in self.holds if hold.released_at is not None]
+        if self.interactions_acknowledged is not None:
+            times.append(self.interactions_acknowledged.acknowledged_at)
         return max([*times, self.dose.administered_at] if self.dose else times)
 
 
@@ -197,6 +213,7 @@ class TreatmentRecord(BaseModel):
     sessions: dict[str, Session] = Field(default_factory=dict)
     rems_enrolled: bool = False
     prescriber_id: str | None = None
+    eligibility: Decision | None = None
 
 
 def _copy(record: TreatmentRecord | None, patient_id: str) -> TreatmentRecord:
@@ -238,8 +255,13 @@ def _rescheduled(event: AppointmentRescheduled, record: TreatmentRecord | None) 
 
 @absorb.register
 def _cancelled(event: AppointmentCancelled, record: TreatmentRecord | None) -> TreatmentRecord:
+    """DESIGN safety invariant 6: a cancellation closes its open session (if not yet dosed)."""
     updated = _copy(record, event.patient_id)
     updated.bookings.pop(event.appointment_id, None)
+    for session in updated.sessions.values():
+        undosed = session.is_open and session.dose is None
+        if session.appointment_id == event.appointment_id and undosed:
+            session.cancelled_at = event.occurred_at
     return updated
 
 
@@ -271,8 +293,10 @@ def _consent(event: ConsentRecorded, record: TreatmentRecord | None) -> Treatmen
 
 @absorb.register
 def _eligibility(event: EligibilityDecided, record: TreatmentRecord | None) -> TreatmentRecord:
-    """The approving psychiatrist is the prescriber notified of serious adverse events."""
+    """The approving psychiatrist is the prescriber notified of serious adverse events; the
+    latest decision gates treatment days (DESIGN safety invariant 3)."""
     updated = _copy(record, event.patient_id)
+    updated.eligibility = event.decision
     if event.decision is Decision.APPROVED:
         updated.prescriber_id = event.decided_by
     return updated
@@ -307,6 +331,8 @@ def open_session(record: TreatmentRecord, session_id: str) -> Session:
     session = session_of(record, session_id)
     if session.discharge is not None:
         raise SessionAlreadyDischarged(session_id)
+    if session.cancelled_at is not None:
+        raise SessionCancelled(session_id)
     return session
 
 

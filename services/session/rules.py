@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.vocabulary import Protocol
+from services.runtime.network import load_network
+
+
+def default_dose_min_gap_days() -> dict[Protocol, int]:
+    """The least `min_gap_days` scheduling books with in any phase of each protocol (its
+    defaults: esketamine twice weekly >= 2 days, IV Mon/Wed/Fri >= 2 days, IM/sublingual/low-dose
+    weekly >= 5 days), so the session never refuses a dose scheduling may legitimately book."""
+    return {
+        Protocol.ESKETAMINE_TRD: 2,
+        Protocol.IV_KETAMINE_SERIES: 2,
+        Protocol.IM_KETAMINE: 5,
+        Protocol.SUBLINGUAL_LOZENGE: 5,
+        Protocol.LOW_DOSE_KAP: 5,
+    }
+
+
+def default_site_time_zones() -> dict[str, str]:
+    """Each site's time zone from the clinic network (config/network.yaml): dose gaps are
+    counted in the site's calendar days, as scheduling books them."""
+    return {site.site_id: site.time_zone for site in load_network().sites}
 
 
 class SessionRules(BaseSettings):
@@ -60,3 +82,17 @@ class SessionRules(BaseSettings):
     )
     monitoring_form_protocols: list[Protocol] = Field(default=[Protocol.ESKETAMINE_TRD])
     observed_at_future_tolerance_min: int = Field(default=2, ge=0)
+    dose_min_gap_days: dict[Protocol, Annotated[int, Field(ge=1, le=90)]] = Field(
+        default_factory=default_dose_min_gap_days,
+        description="DESIGN safety invariant 2: consecutive doses at least the protocol's "
+        "minimum gap apart (the same min_gap_days scheduling books with). A protocol missing "
+        "here falls back to the largest configured gap.",
+    )
+    site_time_zones: dict[str, str] = Field(
+        default_factory=default_site_time_zones,
+        description="Site time zones for counting dose gaps in calendar days; a site missing "
+        "here counts whole 24-hour days, the stricter reading.",
+    )
+
+    def min_gap_days(self, protocol: Protocol) -> int:
+        return self.dose_min_gap_days.get(protocol, max(self.dose_min_gap_days.values(), default=7))

@@ -117,12 +117,13 @@ def decide_acknowledge_flag(
     record: TreatmentRecord, command: AcknowledgeRiskFlag, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[RiskFlagAcknowledged]]:
     """A clinician acknowledges the flag a serious adverse event raised, which lets the next
-    treatment day check in again (DESIGN: no treatment day while a flag awaits review)."""
+    treatment day check in again (DESIGN: no treatment day while a flag awaits review). The
+    acknowledgement follows the adverse event that raised the flag (DESIGN safety invariant 1)."""
     session = session_of(record, command.session_id)
-    raised_here = any(ae.flag_id == command.flag_id for ae in session.adverse_events)
-    if not raised_here or str(command.flag_id) not in record.open_risk_flags:
+    raised = [ae for ae in session.adverse_events if ae.flag_id == command.flag_id]
+    if not raised or str(command.flag_id) not in record.open_risk_flags:
         raise RiskFlagNotFound(str(command.flag_id))
-    check_observed_at(command.observed_at, stamp.now, rules)
+    check_observed_at(command.observed_at, stamp.now, rules, not_before=raised[0].observed_at)
     updated = record.model_copy(deep=True)
     updated.open_risk_flags.pop(str(command.flag_id))
     event = RiskFlagAcknowledged(

@@ -8,10 +8,16 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from contracts.envelope import EventBase, Stamp
-from contracts.intake import ConsentRecorded
+from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked
-from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Protocol
-from services.session.domain import CheckIn, RecordVitals, decide_check_in, decide_vitals
+from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
+from services.session.domain import (
+    CheckIn,
+    RecordVitals,
+    decide_check_in,
+    decide_vitals,
+    session_id_for,
+)
 from services.session.dosing import (
     AdministerDose,
     DischargePatient,
@@ -36,9 +42,14 @@ def stamp_at(now: datetime) -> Stamp:
 
 
 def upstream(event_type: type[EventBase], **payload: object) -> EventBase:
+    """An upstream fact from three days before the treatment day."""
+    return upstream_at(event_type, T0 - timedelta(days=3), **payload)
+
+
+def upstream_at(event_type: type[EventBase], at: datetime, **payload: object) -> EventBase:
     return event_type(
         event_id=uuid4(),
-        occurred_at=T0 - timedelta(days=3),
+        occurred_at=at,
         patient_id=PATIENT,
         site_id=SITE,
         correlation_id=uuid4(),
@@ -64,8 +75,14 @@ def booked(
     )
 
 
-def rems_consent(given: bool = True) -> EventBase:
-    return upstream(ConsentRecorded, consent=ConsentKind.REMS_ENROLMENT, given=given)
+def rems_consent(given: bool = True, at: datetime = T0 - timedelta(days=3)) -> EventBase:
+    return upstream_at(ConsentRecorded, at, consent=ConsentKind.REMS_ENROLMENT, given=given)
+
+
+def eligibility(
+    decision: Decision = Decision.APPROVED, at: datetime = T0 - timedelta(days=3)
+) -> EventBase:
+    return upstream_at(EligibilityDecided, at, decision=decision, decided_by="dr-psy")
 
 
 def record_with(*events: EventBase, enrolled: bool = True) -> TreatmentRecord:
@@ -83,21 +100,29 @@ def checked_in(record: TreatmentRecord) -> TreatmentRecord:
 
 
 def vitals(
-    record: TreatmentRecord, at: datetime, systolic: int = 128, diastolic: int = 78
+    record: TreatmentRecord,
+    at: datetime,
+    systolic: int = 128,
+    diastolic: int = 78,
+    session: str = SESSION,
 ) -> tuple[TreatmentRecord, Sequence[EventBase]]:
-    command = RecordVitals(SESSION, systolic, diastolic, heart_rate=72, spo2=98, observed_at=at)
+    command = RecordVitals(session, systolic, diastolic, heart_rate=72, spo2=98, observed_at=at)
     return decide_vitals(record, command, stamp_at(at), RULES)
 
 
 def dose(
-    record: TreatmentRecord, at: datetime, mg: float = 56, weight_kg: float | None = None
+    record: TreatmentRecord,
+    at: datetime,
+    mg: float = 56,
+    weight_kg: float | None = None,
+    session: str = SESSION,
 ) -> tuple[TreatmentRecord, Sequence[EventBase]]:
-    command = AdministerDose(SESSION, mg, "LOT-42", weight_kg, "nurse-ada", observed_at=at)
+    command = AdministerDose(session, mg, "LOT-42", weight_kg, "nurse-ada", observed_at=at)
     return decide_dose(record, command, stamp_at(at), RULES)
 
 
 def discharge(
-    record: TreatmentRecord, at: datetime, **overrides: bool
+    record: TreatmentRecord, at: datetime, session: str = SESSION, **overrides: bool
 ) -> tuple[TreatmentRecord, Sequence[EventBase]]:
     conditions = (
         dict(
@@ -110,7 +135,7 @@ def discharge(
         | overrides
     )
     command = DischargePatient(
-        SESSION,
+        session,
         sedation_resolved=conditions["sedation_resolved"],
         dissociation_resolved=conditions["dissociation_resolved"],
         respiratory_ok=conditions["respiratory_ok"],
@@ -127,4 +152,25 @@ def dosed_esketamine(dose_number: int = 1) -> TreatmentRecord:
     record, _ = vitals(record, minutes(5))
     record, _ = dose(record, minutes(10))
     record, _ = vitals(record, minutes(50))
+    return record
+
+
+def treatment_day(
+    record: TreatmentRecord,
+    appointment: str,
+    start: datetime,
+    protocol: Protocol = Protocol.ESKETAMINE_TRD,
+    discharged: bool = True,
+) -> TreatmentRecord:
+    """A whole treatment day of a booked appointment from `start`: check-in, pre-dose BP at +5,
+    dose at +10, BP at +50 and, when `discharged`, discharge 130 min after the dose."""
+    session = session_id_for(appointment)
+    record, _ = decide_check_in(record, CheckIn(appointment, start), stamp_at(start), RULES)
+    record, _ = vitals(record, start + timedelta(minutes=5), session=session)
+    iv = protocol is Protocol.IV_KETAMINE_SERIES
+    mg, weight = (35.0, 70.0) if iv else (56.0, None)
+    record, _ = dose(record, start + timedelta(minutes=10), mg, weight, session=session)
+    record, _ = vitals(record, start + timedelta(minutes=50), session=session)
+    if discharged:
+        record, _ = discharge(record, start + timedelta(minutes=140), session=session)
     return record
