@@ -47,6 +47,7 @@ def referral(site: str, n: int, phq9: list[int], meds: list[str], trials: list[J
         "phq9": phq9,
         "gad7": [2, 2, 1, 1, 2, 1, 1],
         "cssrs": NO_RISK,
+        "received_at": iso(datetime.now(UTC) - timedelta(days=1)),
     }  # fmt: skip
 
 

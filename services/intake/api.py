@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contracts.envelope import UtcDatetime
 from contracts.intake import Contraindication, Identity
 from contracts.vocabulary import ConsentKind, Decision, Modality, Protocol
 from services.intake.coverage import DEFAULT_PAYER, Trial
@@ -106,6 +107,12 @@ class ReferralIn(BaseModel):
     phq9: list[Answer]
     gad7: list[Answer]
     cssrs: CssrsIn
+    received_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the referral reached the clinic (DESIGN: received_at); may be earlier "
+        "than its entry, never in the future. Default: now. Charted times of the patient's "
+        "treatment days may not precede it.",
+    )
 
     @field_validator("phq9")
     @classmethod
@@ -138,6 +145,7 @@ class ReferralIn(BaseModel):
             phq9=tuple(self.phq9),
             gad7=tuple(self.gad7),
             cssrs=self.cssrs.to_screener(),
+            received_at=self.received_at,
         )
 
 

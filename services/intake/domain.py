@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -36,7 +37,7 @@ from contracts.vocabulary import (
 from services.intake.coverage import Coverage, PayerRule, Trial, adequate_failed_trials, assess
 from services.intake.rules import INTERACTION_RULES, SAFETY_RULES, IntakeRules, SafetyFacts
 from services.intake.scoring import CssrsScreener, cssrs_risk, gad7_band, phq9_band
-from services.runtime.errors import NotFound
+from services.runtime.errors import NotFound, RuleViolation
 
 Decided = tuple["IntakeRecord", list[EventBase]]
 
@@ -59,6 +60,14 @@ class Referral(BaseModel):
     phq9: tuple[int, ...]
     gad7: tuple[int, ...]
     cssrs: CssrsScreener
+    received_at: datetime | None = None
+
+
+class ReferralReceivedInTheFuture(RuleViolation):
+    """DESIGN safety invariant 1: a referral's received_at (when it reached the clinic) may be
+    earlier than its entry, never in the future beyond clock skew."""
+
+    status_code = 422
 
 
 class Flag(BaseModel):
@@ -249,9 +258,14 @@ def decide_referral(
         facts=referral.facts,
         coverage=coverage,
     )
+    received_at = referral.received_at or stamp.now
+    if received_at > stamp.now + timedelta(minutes=rules.clock_skew_minutes):
+        raise ReferralReceivedInTheFuture(
+            f"received_at {received_at.isoformat()} is after now {stamp.now.isoformat()}"
+        )
     events: list[EventBase] = [
         PatientReferred(
-            **stamp.envelope(patient_id, referral.site_id),
+            **replace(stamp, now=received_at).envelope(patient_id, referral.site_id),
             referral_source=referral.referral_source,
             identity=referral.identity,
         ),

@@ -41,6 +41,9 @@ class IntakeRules(BaseSettings):
         }
     )
     payers_config: Path = DEFAULT_PAYERS
+    clock_skew_minutes: float = Field(
+        default=5.0, ge=0, description="How far a charted time may lie ahead of the clock."
+    )
 
 
 class PregnancyStatus(StrEnum):

@@ -63,6 +63,11 @@ class EligibilityNotApproved(SessionRuleViolation):
     decision intake sent is not an approval (declined, or more information needed)."""
 
 
+class ObservedBeforeReferral(SessionRuleViolation):
+    """DESIGN safety invariant 1 (facts in order): charted times may be late entries but never
+    precede the referral's received_at, when the patient reached the clinic."""
+
+
 class TreatmentDayAlreadyOpen(SessionRuleViolation):
     """DESIGN safety invariant 2 (one treatment day at a time): no check-in while another
     session of the patient is open, nor charted before another session's discharge (Spravato
@@ -141,10 +146,11 @@ def decide_check_in(
     record: TreatmentRecord, command: CheckIn, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[PatientCheckedIn]]:
     """Check-in opens the session of a booked dosing appointment, once, only while no risk flag
-    is open and, for esketamine, only for a REMS-enrolled patient (Spravato REMS); never while
-    another treatment day is open, nor charted before its discharge (DESIGN safety invariant
-    2). The session keeps the interaction flags shown to the nurse at check-in; they must be
-    acknowledged before the dose (`gates.decide_acknowledge_interactions`)."""
+    is open and, for esketamine, only for a REMS-enrolled patient (Spravato REMS); never charted
+    before the referral was received, nor while another treatment day is open or before its
+    discharge (DESIGN safety invariants 1-2). The session keeps the interaction flags shown to
+    the nurse at check-in; they must be acknowledged before the dose
+    (`gates.decide_acknowledge_interactions`)."""
     session_id = session_id_for(command.appointment_id)
     if session_id in record.sessions:
         return record, []
@@ -159,6 +165,11 @@ def decide_check_in(
         raise BookingIncomplete(command.appointment_id)
     if booking.protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
         raise RemsEnrolmentMissing(record.patient_id)
+    if record.received_at is not None and command.observed_at < record.received_at:
+        raise ObservedBeforeReferral(
+            f"check-in observed at {command.observed_at.isoformat()} precedes the referral "
+            f"received at {record.received_at.isoformat()}"
+        )
     check_one_treatment_day(record, command.observed_at)
     session = Session(
         session_id=session_id,

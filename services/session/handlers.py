@@ -18,6 +18,7 @@ from contracts.intake import (
     ConsentRecorded,
     EligibilityDecided,
     MedicationInteractionFlagged,
+    PatientReferred,
     RiskFlagAcknowledged,
     RiskFlagRaised,
 )
@@ -85,6 +86,7 @@ def event_routes(store: Store, rules: SessionRules) -> dict[Topic, Routes]:
             AppointmentCancelled: on_upstream_event,
         },
         Topic.INTAKE: {
+            PatientReferred: on_upstream_event,
             MedicationInteractionFlagged: on_upstream_event,
             RiskFlagRaised: on_upstream_event,
             RiskFlagAcknowledged: on_upstream_event,

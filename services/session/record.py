@@ -13,6 +13,7 @@ from contracts.intake import (
     ConsentRecorded,
     EligibilityDecided,
     MedicationInteractionFlagged,
+    PatientReferred,
     RiskFlagAcknowledged,
     RiskFlagRaised,
 )
@@ -214,6 +215,7 @@ class TreatmentRecord(BaseModel):
     rems_enrolled: bool = False
     prescriber_id: str | None = None
     eligibility: Decision | None = None
+    received_at: UtcDatetime | None = None
 
 
 def _copy(record: TreatmentRecord | None, patient_id: str) -> TreatmentRecord:
@@ -279,6 +281,16 @@ def _interaction(
     for session in updated.sessions.values():
         if session.dose is None and flag not in session.interactions:
             session.interactions.append(flag)
+    return updated
+
+
+@absorb.register
+def _referred(event: PatientReferred, record: TreatmentRecord | None) -> TreatmentRecord:
+    """DESIGN safety invariant 1: the referral's occurred_at is when it reached the clinic
+    (received_at); nothing of the patient's treatment is charted before it. Identity is not
+    kept here."""
+    updated = _copy(record, event.patient_id)
+    updated.received_at = event.occurred_at
     return updated
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from contracts import Topic
-from contracts.intake import RiskFlagRaised
+from contracts.intake import PatientReferred, RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
 from services.intake.main import Wired, wire
 from services.intake.rules import IntakeRules
@@ -267,3 +267,21 @@ async def test_two_sweepers_escalate_an_overdue_flag_once() -> None:
     assert doc["escalation_pending"] is False
     await first.http.aclose()
     await second.http.aclose()
+
+
+async def test_a_back_dated_referral_carries_when_it_reached_the_clinic(intake: Harness) -> None:
+    received = NOW - timedelta(days=2)
+    created = await intake.refer(received_at=received.isoformat())
+    assert created.status_code == 201, created.text
+    doc = intake.db["intake_records"].docs[created.json()["patient_id"]]
+    referred = next(e for e in doc["outbox"] if e["event_type"] == "PatientReferred")
+    assert PatientReferred.model_validate_json(referred["value"]).occurred_at == received
+
+
+async def test_a_referral_received_in_the_future_is_refused_naming_the_rule(
+    intake: Harness,
+) -> None:
+    refused = await intake.refer(received_at=(NOW + timedelta(hours=1)).isoformat())
+    assert refused.status_code == 422
+    assert refused.json()["error"] == "ReferralReceivedInTheFuture"
+    assert intake.db["intake_records"].docs == {}, "nothing stored"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from contracts.envelope import EventBase
-from contracts.intake import MedicationInteractionFlagged, RiskFlagRaised
+from contracts.intake import Identity, MedicationInteractionFlagged, PatientReferred, RiskFlagRaised
 from contracts.scheduling import AppointmentCancelled
 from contracts.session import DoseAdministered, PatientCheckedIn
 from contracts.vocabulary import AdverseEventSeverity, Decision, Interaction, Protocol
@@ -15,6 +15,7 @@ from services.session.domain import (
     CheckIn,
     EligibilityNotApproved,
     ObservedAtOutOfRangeError,
+    ObservedBeforeReferral,
     RemsEnrolmentMissing,
     TreatmentDayAlreadyOpen,
     decide_check_in,
@@ -52,6 +53,7 @@ from tests.unit.session.builders import (
     stamp_at,
     treatment_day,
     upstream,
+    upstream_at,
     vitals,
 )
 
@@ -156,6 +158,39 @@ def test_dose_gap_counts_whole_days_for_a_site_without_a_configured_time_zone() 
 
 
 # Facts in order (DESIGN safety invariant 1)
+
+
+def referred_at(at: datetime) -> EventBase:
+    return upstream_at(
+        PatientReferred,
+        at,
+        referral_source="primary_care",
+        identity=Identity(given_name="Test", family_name="Patient", date_of_birth=date(1980, 1, 1)),
+    )
+
+
+def test_check_in_charted_before_the_referral_was_received_is_refused() -> None:
+    """Regression: a check-in was accepted charted earlier than the patient's referral."""
+    record = record_with(referred_at(minutes(30)), booked())
+
+    with pytest.raises(ObservedBeforeReferral) as refused:
+        decide_check_in(record, CheckIn(APPOINTMENT, T0), stamp_at(minutes(60)), RULES)
+
+    assert refused.value.reasons == (
+        f"check-in observed at {T0.isoformat()} precedes the referral received at "
+        f"{minutes(30).isoformat()}",
+    )
+
+
+def test_a_late_entry_after_the_referral_is_accepted_and_identity_is_not_kept() -> None:
+    record = record_with(referred_at(T0 - timedelta(days=5)), booked())
+
+    updated, events = decide_check_in(
+        record, CheckIn(APPOINTMENT, T0), stamp_at(minutes(90)), RULES
+    )
+
+    assert [type(e) for e in events] == [PatientCheckedIn]
+    assert "Test" not in updated.model_dump_json()
 
 
 def test_check_in_after_a_decline_is_refused() -> None:
