@@ -45,6 +45,7 @@ from services.session.domain import FieldOutOfRangeError
 from services.session.record import (
     PatientNotFound,
     Session,
+    SessionNotFound,
     TreatmentRecord,
     absorb,
     session_of,
@@ -140,8 +141,14 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         return record
 
     async def scoped(patient_id: str, session_id: str, principal: Principal) -> Session:
-        session = session_of(await record_of(patient_id), session_id)
-        principal.require_site(session.site_id)
+        """The session if the token covers its site; otherwise answered like an unknown patient
+        or session (404), so a site's scope does not reveal what exists at another."""
+        record = await record_of(patient_id)
+        if not in_scope(principal, record):
+            raise PatientNotFound(patient_id)
+        session = session_of(record, session_id)
+        if not principal.may_access(session.site_id):
+            raise SessionNotFound(session_id)
         return session
 
     async def change(patient_id: str, decide: Decision) -> Applied[TreatmentRecord]:

@@ -230,6 +230,7 @@ async def test_check_in_without_a_booking_is_a_conflict(harness: Harness) -> Non
 async def test_only_nurses_of_the_site_chart_and_only_clinical_roles_read(
     harness: Harness,
 ) -> None:
+    """Another site's session is answered like an unknown one (404): scope reveals nothing."""
     session = harness.post("", {"appointment_id": "apt-1"}, 0).json()["session_id"]
     path = f"{SESSIONS}/{session}"
 
@@ -240,9 +241,11 @@ async def test_only_nurses_of_the_site_chart_and_only_clinical_roles_read(
         f"{path}/vitals", json=vitals(120, 80), headers=harness.token(Role.PSYCHIATRIST)
     )
 
+    unknown = harness.http.get("/patients/pat-unknown/sessions/ses-x", headers=harness.token())
     assert [r.status_code for r in (other_site, therapist, ops, psychiatrist_charting)] == [
-        403,
+        404,
         403,
         200,
         403,
     ]
+    assert other_site.json() == {**unknown.json(), "reasons": other_site.json()["reasons"]}
