@@ -26,7 +26,7 @@ def create_app(
         description="Projections of every patient's journey, site dashboards and coach queues.",
         db=db,
     )
-    projections = Projections(service.db, service.adopt)
+    projections = Projections(service.db)
     service.startup.append(projections.ensure_indexes)
     for topic in Topic:
         service.subscribe(topic.value, event_routes(projections))

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -36,13 +35,8 @@ INDEXES = ("site_id", "phase", "coach_id")
 
 
 class Projections:
-    def __init__(
-        self,
-        db: AsyncDatabase[Document],
-        adopt: Callable[[AggregateStore[Journey]], AggregateStore[Journey]] = lambda s: s,
-    ) -> None:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
-        self.adopt = adopt
         self.meta = db[META]
         self._stores: dict[str, AggregateStore[Journey]] = {}
         self._pointer: Document | None = None
@@ -51,7 +45,7 @@ class Projections:
     def store(self, collection: str) -> AggregateStore[Journey]:
         if collection not in self._stores:
             store = AggregateStore(self.db[collection], Journey, INDEXES)
-            self._stores[collection] = self.adopt(store)
+            self._stores[collection] = store
         return self._stores[collection]
 
     async def pointer(self) -> Document:

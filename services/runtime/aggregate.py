@@ -254,24 +254,23 @@ class AggregateStore(Generic[S]):
 
     async def _replace_if_version(self, key: str, version: int, doc: Document) -> bool:
         """Compare-and-set on `version`: replace only if the stored version is still ours."""
-        try:
-            result = await self.collection.replace_one({"_id": key, "version": version}, doc)
-        except OperationFailure as error:
-            if is_stale_write(error):
-                return False
-            raise
-        return result.matched_count == 1
+        return await _won(self.collection.replace_one({"_id": key, "version": version}, doc))
 
     async def _update_if_version(self, key: str, version: int, fields: Document) -> bool:
         """Set `fields` and bump the version if it is still `version`."""
         update = {"$set": fields, "$inc": {"version": 1}}
-        try:
-            result = await self.collection.update_one({"_id": key, "version": version}, update)
-        except OperationFailure as error:
-            if is_stale_write(error):
-                return False
-            raise
-        return result.matched_count == 1
+        return await _won(self.collection.update_one({"_id": key, "version": version}, update))
+
+
+async def _won(write: Awaitable[Any]) -> bool:
+    """Whether a `{_id, version}` write won: it matched, and no version guard refused it."""
+    try:
+        result = await write
+    except OperationFailure as error:
+        if is_stale_write(error):
+            return False
+        raise
+    return bool(result.matched_count == 1)
 
 
 def oldest(outbox: Sequence[Document]) -> datetime | None:

@@ -64,7 +64,6 @@ class Service:
     startup: list[StartupHook] = field(default_factory=list)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sweepers: list[Sweeper] = field(default_factory=list)
-    stores: list[AggregateStore[Any]] = field(default_factory=list)
 
     @classmethod
     def create(
@@ -133,16 +132,11 @@ class Service:
         self, collection: str, state_type: type[S], indexes: tuple[str, ...] = ()
     ) -> AggregateStore[S]:
         """An aggregate store whose outbox this service's relay drains."""
-        store = self.adopt(AggregateStore(self.db[collection], state_type, indexes))
+        store = AggregateStore(self.db[collection], state_type, indexes)
         store.on_commit = self.relay.nudge
         store.orphaned_after = timedelta(seconds=self.settings.outbox_orphaned_after_s)
         self.relay.stores.append(store)
         self.startup.append(store.ensure_indexes)
-        return store
-
-    def adopt(self, store: AggregateStore[S]) -> AggregateStore[S]:
-        """Register a store this service writes (the journey's generations)."""
-        self.stores.append(store)
         return store
 
     def stamp(self, correlation_id: UUID | None = None) -> Stamp:

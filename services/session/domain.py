@@ -120,6 +120,21 @@ def check_eligible(record: TreatmentRecord) -> None:
         raise EligibilityNotApproved(f"latest eligibility decision: {record.eligibility.value}")
 
 
+def check_rems_enrolled(record: TreatmentRecord, protocol: Protocol | None) -> None:
+    """Spravato REMS: an esketamine patient is enrolled, at check-in and at the dose."""
+    if protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
+        raise RemsEnrolmentMissing(record.patient_id)
+
+
+def check_after_referral(record: TreatmentRecord, at: datetime) -> None:
+    """A check-in is charted no earlier than the referral reached the clinic."""
+    if record.received_at is not None and at < record.received_at:
+        raise ObservedBeforeReferral(
+            f"check-in observed at {at.isoformat()} precedes the referral "
+            f"received at {record.received_at.isoformat()}"
+        )
+
+
 def check_one_treatment_day(record: TreatmentRecord, at: datetime) -> None:
     """Every other treatment day is closed, and closed before this one begins."""
     for other in record.sessions.values():
@@ -163,13 +178,8 @@ def decide_check_in(
         raise OpenRiskFlag(*(f"{f.kind.value} flag {i}" for i, f in record.open_risk_flags.items()))
     if booking.protocol is None or booking.dose_number is None or booking.course_phase is None:
         raise BookingIncomplete(command.appointment_id)
-    if booking.protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
-        raise RemsEnrolmentMissing(record.patient_id)
-    if record.received_at is not None and command.observed_at < record.received_at:
-        raise ObservedBeforeReferral(
-            f"check-in observed at {command.observed_at.isoformat()} precedes the referral "
-            f"received at {record.received_at.isoformat()}"
-        )
+    check_rems_enrolled(record, booking.protocol)
+    check_after_referral(record, command.observed_at)
     check_one_treatment_day(record, command.observed_at)
     session = Session(
         session_id=session_id,

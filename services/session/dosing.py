@@ -11,9 +11,9 @@ from contracts.session import DoseAdministered, MonitoringFormDue, SessionDischa
 from contracts.vocabulary import Protocol
 from services.session.domain import (
     FieldOutOfRangeError,
-    RemsEnrolmentMissing,
     check_eligible,
     check_observed_at,
+    check_rems_enrolled,
     envelope,
     whole_minutes,
 )
@@ -210,8 +210,7 @@ def decide_dose(
         raise AlreadyDosed(session.session_id)
     check_observed_at(command.observed_at, stamp.now, rules, not_before=session.last_observed_at)
     check_eligible(record)
-    if session.protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
-        raise RemsEnrolmentMissing(record.patient_id)
+    check_rems_enrolled(record, session.protocol)
     check_dose_gap(record, session, command.observed_at, rules)
     if not session.vitals:
         raise PreDoseVitalsMissing(session.session_id)

@@ -134,19 +134,17 @@ def clock_sweep(store: Store, rules: SessionRules) -> Callable[[datetime], Any]:
 def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     router = APIRouter(prefix="/patients/{patient_id}/sessions", tags=["session"])
 
-    async def record_of(patient_id: str) -> TreatmentRecord:
+    async def record_of(patient_id: str, principal: Principal) -> TreatmentRecord:
+        """The patient's record if the token covers a site of it; otherwise answered like an
+        unknown patient (404), so a site's scope does not reveal what exists at another."""
         record = (await store.load(patient_id)).state
-        if record is None:
+        if record is None or not in_scope(principal, record):
             raise PatientNotFound(patient_id)
         return record
 
     async def scoped(patient_id: str, session_id: str, principal: Principal) -> Session:
-        """The session if the token covers its site; otherwise answered like an unknown patient
-        or session (404), so a site's scope does not reveal what exists at another."""
-        record = await record_of(patient_id)
-        if not in_scope(principal, record):
-            raise PatientNotFound(patient_id)
-        session = session_of(record, session_id)
+        """The session if the token covers its site; otherwise answered like an unknown one."""
+        session = session_of(await record_of(patient_id, principal), session_id)
         if not principal.may_access(session.site_id):
             raise SessionNotFound(session_id)
         return session
@@ -179,9 +177,8 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     ) -> dict[str, Any]:
         """Open the treatment day of a booked appointment. A patient none of whose bookings or
         sessions is at the nurse's sites is answered as unknown (404), like a missing one."""
-        record, session_id = await record_of(patient_id), domain.session_id_for(body.appointment_id)
-        if not in_scope(principal, record):
-            raise PatientNotFound(patient_id)
+        record = await record_of(patient_id, principal)
+        session_id = domain.session_id_for(body.appointment_id)
         known = record.sessions.get(session_id) or record.bookings.get(body.appointment_id)
         if known is not None:
             principal.require_site(known.site_id)

@@ -90,7 +90,7 @@ class Journeys:
 
     def __init__(self) -> None:
         self.service = service("journey")
-        self.projections = Projections(self.service.db, self.service.adopt)
+        self.projections = Projections(self.service.db)
         self.service.http.include_router(journey_routes(self.service, self.projections, NETWORK))
         self.http = TestClient(self.service.http)
         self.seed = 100
