@@ -113,6 +113,28 @@ class CourseTransferred(EventBase):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class CourseExtended(EventBase):
+    """A prescriber changed how many doses the course plans (DESIGN safety invariant 6: only a
+    prescriber extends or reopens a course); a completed course becomes active again."""
+
+    event_type: Literal["CourseExtended"] = "CourseExtended"
+    course_id: EntityId
+    planned_doses: Annotated[int, Field(ge=1, le=52)]
+    previous_planned_doses: Annotated[int, Field(ge=0, le=52)]
+    extended_by: EntityId
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class SiteCertificationChanged(EventBase):
+    """A site's Spravato REMS certification changed (envelope site_id is that site). Sent once
+    per patient with an active esketamine course there, so every service that gates a dose on
+    the site's certification learns it on the patient's own stream (DESIGN safety invariant 3)."""
+
+    event_type: Literal["SiteCertificationChanged"] = "SiteCertificationChanged"
+    rems_certified: bool
+    changed_by: EntityId
+
+
 EVENTS: tuple[type[EventBase], ...] = (
     CourseScheduled,
     AppointmentBooked,
@@ -124,5 +146,7 @@ EVENTS: tuple[type[EventBase], ...] = (
     FrequencyChangeProposed,
     ProposalDecided,
     CourseTransferred,
+    CourseExtended,
+    SiteCertificationChanged,
 )
 """Every event the scheduling service publishes on its topic, in catalog order."""

@@ -165,6 +165,31 @@ class MonitoringFormOverdue(EventBase):
     due_by: UtcDatetime
 
 
+class DischargeBloodPressureAccepted(EventBase):
+    """A prescriber accepted a post-dose reading above the pre-dose limit for discharge, with a
+    reason (DESIGN safety invariant 5: "vitals acceptable" is consistent with the last reading)."""
+
+    event_type: Literal["DischargeBloodPressureAccepted"] = "DischargeBloodPressureAccepted"
+    session_id: EntityId
+    accepted_by: EntityId
+    reason: str = Field(min_length=1, max_length=500)
+    systolic: Systolic
+    diastolic: Diastolic
+
+
+class UnsafeDoseDetected(EventBase):
+    """A fact that would have refused a dose reached the session after the dose was charted:
+    the dose slipped through the window between services (DESIGN safety invariants 3-4). Raised,
+    never hidden: the journey shows it and the approving prescriber is notified to review."""
+
+    event_type: Literal["UnsafeDoseDetected"] = "UnsafeDoseDetected"
+    session_id: EntityId
+    dosed_at: UtcDatetime
+    rule: str = Field(min_length=1, max_length=64)
+    facts: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=10)
+    prescriber_id: EntityId | None = None
+
+
 EVENTS: tuple[type[EventBase], ...] = (
     PatientCheckedIn,
     VitalsRecorded,
@@ -181,5 +206,7 @@ EVENTS: tuple[type[EventBase], ...] = (
     MonitoringFormSubmitted,
     MonitoringFormOverdue,
     RiskFlagAcknowledged,
+    DischargeBloodPressureAccepted,
+    UnsafeDoseDetected,
 )
 """Every event the session service publishes on its topic, in catalog order."""

@@ -43,6 +43,7 @@ class RiskKind(StrEnum):
     PHQ9_ITEM9 = "phq9_item9"
     CSSRS_HIGH = "cssrs_high"
     SERIOUS_ADVERSE_EVENT = "serious_adverse_event"
+    UNSAFE_DOSE = "unsafe_dose"
 
 
 class RiskSeverity(StrEnum):
