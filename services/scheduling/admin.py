@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from services.runtime.auth import Principal, Role, require
 from services.runtime.errors import invalid_field
+from services.scheduling.certification import SiteCertifications
 from services.scheduling.errors import UnknownProvider
 from services.scheduling.network import Absence, ClinicNetwork, Provider, Site
 from services.scheduling.network_store import NetworkStore
@@ -24,7 +25,7 @@ VIEWERS = (
 )
 
 
-def admin_routes(networks: NetworkStore) -> APIRouter:
+def admin_routes(networks: NetworkStore, certifications: SiteCertifications) -> APIRouter:
     router = APIRouter(prefix="/admin", tags=["scheduling admin"])
 
     @router.get("/network")
@@ -42,11 +43,13 @@ def admin_routes(networks: NetworkStore) -> APIRouter:
     async def put_site(
         site_id: str, site: Site, principal: Annotated[Principal, Depends(require(*ADMINS))]
     ) -> Site:
-        """Create or replace a site (a REMS certification change applies to new bookings)."""
+        """Create or replace a site. A REMS certification change applies to new bookings, and
+        every patient with an active esketamine course at the site hears of it
+        (SiteCertificationChanged), so a dose is checked against the site's certification."""
         principal.require_site(site_id)
         if site.site_id != site_id:
             raise invalid_field(("body", "site_id"), "must match the path")
-        await networks.put(site)
+        await certifications.put(site, principal.subject)
         return site
 
     @router.put("/providers/{provider_id}")

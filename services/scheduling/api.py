@@ -123,6 +123,16 @@ class TransferIn(BaseModel):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class ExtendIn(BaseModel):
+    """A prescriber's extension of the course: its new number of planned doses, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+    planned_doses: int = Field(
+        ge=1, le=52, description="The course's new plan; more doses than it plans now."
+    )
+    reason: str = Field(min_length=1, max_length=200)
+
+
 class AvailabilityOut(BaseModel):
     site_id: str
     kind: AppointmentKind

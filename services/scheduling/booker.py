@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 
 from contracts.envelope import Stamp
 from services.runtime.aggregate import ATTEMPTS, AggregateStore, ConcurrentUpdate, lost_race
+from services.runtime.mongo import Document
 from services.scheduling.course import Course
 from services.scheduling.domain import Context, Outcome
 from services.scheduling.errors import SlotTaken
@@ -26,6 +27,13 @@ from services.scheduling.slots import Occupancy
 
 Decide = Callable[[Course | None, Context], Outcome]
 MAX_DAY_READS = 12
+COURSE_INDEXES = ("site_id",)
+
+
+def indexed(course: Course) -> Document:
+    """Top-level fields written with the course in the same replace: its site, so a change of
+    the site's REMS certification finds the site's courses with one indexed query."""
+    return {"site_id": course.site_id}
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,11 @@ class Booker:
                     raise
                 try:
                     await self.store.commit(
-                        loaded, outcome.course, outcome.events, [event_id] if event_id else []
+                        loaded,
+                        outcome.course,
+                        outcome.events,
+                        [event_id] if event_id else [],
+                        indexed(outcome.course),
                     )
                 except ConcurrentUpdate:
                     await self.reservations.release([h.appointment_id for h in outcome.take], {})

@@ -1,5 +1,5 @@
 """Scheduling commands from clinicians: book, reschedule, cancel, no-show, decide a
-proposal, move a course to another site. Pure like domain.py: they return an Outcome."""
+proposal, extend or move a course. Pure like domain.py: they return an Outcome."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from contracts.scheduling import (
     AppointmentCancelled,
     AppointmentNoShow,
     AppointmentRescheduled,
+    CourseExtended,
     CourseTransferred,
     FrequencyChangeProposed,
     ProposalDecided,
@@ -34,6 +35,8 @@ from services.scheduling.rules import ProtocolPlan
 from services.scheduling.slots import Need, Occupancy, Wanted, check, claims, first_fit
 
 TREATMENT = (AppointmentKind.DOSING, AppointmentKind.BOOSTER)
+MAX_PLANNED_DOSES = 52
+"""contracts.scheduling.CourseExtended allows at most 52 planned doses."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,13 @@ class Book:
     wanted: Wanted
     dose_number: int | None = None
     for_dose: int | None = None
+
+
+@dataclass(frozen=True)
+class Extend:
+    planned_doses: int
+    reason: str
+    extended_by: str
 
 
 def active(course: Course | None) -> Course:
@@ -85,7 +95,9 @@ def without(course: Course, appointment: Appointment, ctx: Context) -> Occupancy
 def decide_book(course: Course | None, command: Book, ctx: Context) -> Outcome:
     """A clinician books one appointment at a chosen time. The slot is checked rule by rule
     (past, 15-minute grid, site closed, opening hours, provider known/qualified/working, free);
-    esketamine treatment only at REMS-certified sites (Spravato REMS)."""
+    esketamine treatment only at REMS-certified sites (Spravato REMS); a treatment day only
+    within the course's planned doses, which a booking never changes (DESIGN safety
+    invariant 6: extending a course is a prescriber's decision)."""
     course = active(course)
     site, plan = site_of(course, ctx), plan_of(course, ctx)
     if command.kind in TREATMENT and rems_blocks(plan, site):
@@ -101,24 +113,72 @@ def decide_book(course: Course | None, command: Book, ctx: Context) -> Outcome:
         ctx.stamp.now,
         command.wanted,
     )
-    number = command.dose_number
-    if command.kind in TREATMENT and number is None:
-        number = max((a.dose_number or 0 for a in course.appointments), default=0) + 1
+    number = None
+    if command.kind in TREATMENT:
+        number = command.dose_number or next_dose_number(course)
+        within_plan(course, number)
     suffix = f"{command.kind.value[:4]}-{ctx.stamp.new_id().hex[:10]}"
     appointment = Appointment(
         appointment_id=entity_id("apt", course.patient_id, suffix),
         kind=command.kind,
-        dose_number=number if command.kind in TREATMENT else None,
-        course_phase=_phase_of(course, plan, number) if command.kind in TREATMENT else None,
+        dose_number=number,
+        course_phase=_phase_of(course, plan, number) if number is not None else None,
         for_dose=command.for_dose,
         **placement.model_dump(),
     )
     updated = course.with_appointment(appointment)
-    if command.kind in TREATMENT and (number or 0) > (course.planned_doses or 0):
-        updated = updated.model_copy(
-            update={"planned_doses": number, "status": CourseStatus.ACTIVE}
-        )
     return Outcome(updated, (booked(updated, appointment, ctx.stamp),), holds(appointment))
+
+
+def next_dose_number(course: Course) -> int:
+    """The number after the highest treatment day ever booked (cancelled ones included)."""
+    return max((a.dose_number or 0 for a in course.appointments), default=0) + 1
+
+
+def within_plan(course: Course, number: int) -> None:
+    """DESIGN safety invariant 6: a completed course is not dosed on its old terms, and the
+    planned doses change only by a prescriber's extension (`decide_extend`), never as a side
+    effect of booking."""
+    planned = course.planned_doses or 0
+    if course.status is CourseStatus.COMPLETED:
+        raise errors.CourseCompleted(
+            f"dose {number}; the course completed its {planned} planned doses; "
+            "a prescriber extends the course"
+        )
+    if number > planned:
+        raise errors.BeyondPlannedDoses(
+            f"dose {number}; the course plans {planned} doses; a prescriber extends the course"
+        )
+
+
+def decide_extend(course: Course | None, command: Extend, ctx: Context) -> Outcome:
+    """A prescriber raises the course's planned doses (DESIGN safety invariant 6: only a
+    prescriber extends or reopens a course; the route admits psychiatrists only). The plan
+    only grows; a completed course becomes active again on the new terms. Nothing is booked:
+    the new treatment days are booked like any other."""
+    course = active(course)
+    previous = course.planned_doses or 0
+    if command.planned_doses <= previous:
+        raise errors.ExtensionNotAbovePlan(
+            f"{command.planned_doses} planned doses; the course already plans {previous}"
+        )
+    return extended(course, command, ctx)
+
+
+def extended(course: Course, command: Extend, ctx: Context) -> Outcome:
+    """The course on its new plan, active, and the CourseExtended that tells other services."""
+    updated = course.model_copy(
+        update={"planned_doses": command.planned_doses, "status": CourseStatus.ACTIVE}
+    )
+    event = CourseExtended(
+        **ctx.stamp.envelope(course.patient_id, course.site_id),
+        course_id=course.course_id,
+        planned_doses=command.planned_doses,
+        previous_planned_doses=course.planned_doses or 0,
+        extended_by=command.extended_by,
+        reason=command.reason,
+    )
+    return Outcome(updated, (event,))
 
 
 def _phase_of(course: Course, plan: ProtocolPlan, number: int | None) -> CoursePhase:
@@ -310,13 +370,16 @@ def decide_proposal(
     if not confirm:
         return Outcome(decided, (event,))
     if proposal.kind is ProposalKind.BOOSTER:
-        outcome = _book_booster(decided, proposal, ctx)
+        outcome = _book_booster(decided, proposal, decided_by, ctx)
     else:
         outcome = _refrequency(decided, proposal, ctx)
     return Outcome(outcome.course, (event, *outcome.events), outcome.take, outcome.release)
 
 
-def _book_booster(course: Course, proposal: Proposal, ctx: Context) -> Outcome:
+def _book_booster(course: Course, proposal: Proposal, decided_by: str, ctx: Context) -> Outcome:
+    """The prescriber's confirmation is also their decision to dose past the plan: a booster
+    beyond the planned doses (or after a completed course) extends the course in their name,
+    and CourseExtended tells the other services the new plan (DESIGN safety invariant 6)."""
     site, plan = site_of(course, ctx), plan_of(course, ctx)
     if rems_blocks(plan, site):
         raise errors.SiteNotRemsCertified(site.site_id)
@@ -340,15 +403,28 @@ def _book_booster(course: Course, proposal: Proposal, ctx: Context) -> Outcome:
             break
     if placement is None:
         raise errors.SlotTaken("no free booster slot")
-    return decide_book(
-        course,
+    number = next_dose_number(course)
+    extension = Outcome(course)
+    if course.status is CourseStatus.COMPLETED or number > (course.planned_doses or 0):
+        if number > MAX_PLANNED_DOSES:
+            raise errors.BeyondPlannedDoses(
+                f"dose {number}; a course plans at most {MAX_PLANNED_DOSES} doses"
+            )
+        planned = max(number, course.planned_doses or 0)
+        reason = f"booster confirmed: {proposal.reason}"
+        extension = extended(course, Extend(planned, reason, decided_by), ctx)
+    booking = decide_book(
+        extension.course,
         Book(
             AppointmentKind.BOOSTER,
             placement.starts_at,
             Wanted(placement.chair_id, None, placement.provider_id),
+            dose_number=number,
         ),
         ctx,
     )
+    events = (*extension.events, *booking.events)
+    return Outcome(booking.course, events, booking.take, booking.release)
 
 
 def _refrequency(course: Course, proposal: Proposal, ctx: Context) -> Outcome:

@@ -1,5 +1,6 @@
 """Scheduling rules reacting to other services' events: course generation on approval, the
-next dose after a discharge, boosters after a suspected relapse, integration bookings.
+next dose after a discharge, boosters after a suspected relapse, integration bookings; and
+telling patients' streams of a change in their site's REMS certification.
 
 decide_* functions are pure: they take the course (or None), the event and a Context (network,
 occupancy, stamp, rules) and return an Outcome: the new course, the events to publish, the
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from uuid import UUID
 
 from contracts.coaching import IntegrationBookingRequested, RelapseSuspected
-from contracts.envelope import EventBase, Stamp
+from contracts.envelope import EventBase, Stamp, stable_id
 from contracts.intake import EligibilityDecided
 from contracts.scheduling import (
     AppointmentBooked,
@@ -20,6 +22,7 @@ from contracts.scheduling import (
     BoosterProposed,
     CourseBlocked,
     CourseScheduled,
+    SiteCertificationChanged,
 )
 from contracts.session import SessionDischarged
 from contracts.vocabulary import AppointmentKind, Decision
@@ -306,3 +309,47 @@ def decide_integration_request(
         return Outcome(course)
     updated = course.with_appointment(integration)
     return Outcome(updated, (booked(updated, integration, ctx.stamp),), holds(integration))
+
+
+@dataclass(frozen=True)
+class CertificationChange:
+    """A site admin changed the site's REMS certification: the site's `number`th change."""
+
+    site_id: str
+    rems_certified: bool
+    changed_by: str
+    number: int
+
+    def event_id(self, patient_id: str) -> UUID:
+        """The same for every attempt at this change, so a retried one tells nobody twice."""
+        return stable_id("site-certification", self.site_id, self.number, patient_id)
+
+
+def dosed_on_certification(course: Course, site_id: str, rules: SchedulingRules) -> bool:
+    """Spravato REMS: a protocol marked `rems_required` is dosed only at a certified site, so
+    an active course of one at `site_id` depends on that site's certification."""
+    return (
+        course.status is CourseStatus.ACTIVE
+        and course.site_id == site_id
+        and course.protocol is not None
+        and rules.plan(course.protocol).rems_required
+    )
+
+
+def decide_site_certification(
+    course: Course, change: CertificationChange, rules: SchedulingRules, stamp: Stamp
+) -> Outcome:
+    """DESIGN safety invariant 3: an esketamine dose needs the site REMS-certified at the
+    moment of the dose, so every service that gates a dose learns a change on the patient's
+    own stream: one SiteCertificationChanged per patient whose active course depends on it."""
+    if not dosed_on_certification(course, change.site_id, rules):
+        return Outcome(course)
+    event = SiteCertificationChanged(
+        **{
+            **stamp.envelope(course.patient_id, change.site_id),
+            "event_id": change.event_id(course.patient_id),
+        },
+        rems_certified=change.rems_certified,
+        changed_by=change.changed_by,
+    )
+    return Outcome(course, (event,))

@@ -85,3 +85,26 @@ class AppointmentNotFound(NotFound):
 
 class ProposalNotFound(NotFound):
     """No such proposal in this patient's course."""
+
+
+class CourseTermsViolation(RuleViolation):
+    """A booking or extension broke the course's terms; `reasons` says specifically how."""
+
+    def __init__(self, *reasons: str) -> None:
+        super().__init__(*reasons)
+        self.reasons = reasons
+
+
+class BeyondPlannedDoses(CourseTermsViolation):
+    """DESIGN safety invariant 6: the planned doses are a prescriber's decision; a booking past
+    them is refused until a prescriber extends the course."""
+
+
+class CourseCompleted(CourseTermsViolation):
+    """DESIGN safety invariant 6: a completed course is not dosed on its old terms; a
+    prescriber extends it first (therapy sessions are still booked)."""
+
+
+class ExtensionNotAbovePlan(CourseTermsViolation):
+    """DESIGN safety invariant 6: an extension raises the course's planned doses; fewer or as
+    many as planned is not an extension."""

@@ -29,6 +29,7 @@ from services.scheduling.api import (
     BookIn,
     CancelIn,
     CourseOut,
+    ExtendIn,
     RescheduleIn,
     TransferIn,
 )
@@ -226,6 +227,19 @@ def routes(service: Service, booker: Booker) -> APIRouter:
                 c, proposal_id, verdict == "confirm", principal.subject, ctx
             ),
             days=60,
+        )
+        return CourseOut.of(outcome.course)
+
+    @router.post("/patients/{patient_id}/course/extend")
+    async def extend(
+        patient_id: str,
+        body: ExtendIn,
+        principal: Annotated[Principal, Depends(require(*PRESCRIBERS))],
+    ) -> CourseOut:
+        """A prescriber raises the planned doses; a completed course becomes active again."""
+        extension = commands.Extend(body.planned_doses, body.reason, principal.subject)
+        outcome = await command(
+            patient_id, principal, lambda c, ctx: commands.decide_extend(c, extension, ctx)
         )
         return CourseOut.of(outcome.course)
 

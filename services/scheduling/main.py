@@ -9,7 +9,8 @@ from services.runtime.mongo import Document
 from services.runtime.service import Service
 from services.runtime.settings import Settings, load_settings
 from services.scheduling.admin import admin_routes
-from services.scheduling.booker import Booker
+from services.scheduling.booker import COURSE_INDEXES, Booker
+from services.scheduling.certification import SiteCertifications
 from services.scheduling.course import Course
 from services.scheduling.handlers import routes, subscriptions
 from services.scheduling.network_store import NetworkStore, SchedulingConfig, load_config
@@ -30,7 +31,7 @@ def create_app(
         db=db,
     )
     config = config or load_config()
-    store = service.store("courses", Course)
+    store = service.store("courses", Course, COURSE_INDEXES)
     reservations = Reservations(service.db)
     service.startup.append(reservations.ensure_indexes)
     networks = NetworkStore(service.db, config.network)
@@ -39,5 +40,6 @@ def create_app(
         service.subscribe(topic, handlers)
     service.sweep("reservation-orphans", booker.sweep_orphans)
     service.http.include_router(routes(service, booker))
-    service.http.include_router(admin_routes(networks))
+    certifications = SiteCertifications(store, networks, config.rules, service.stamp)
+    service.http.include_router(admin_routes(networks, certifications))
     return service.asgi()

@@ -46,11 +46,27 @@ class NetworkStore:
                 providers.append(Provider.model_validate(doc["body"]))
         return self.seed.overlaid(sites, providers)
 
-    async def put(self, item: Site | Provider) -> None:
+    async def put(self, item: Site | Provider, *, certification_changes: int | None = None) -> None:
+        """Store a site or provider; a site keeps its count of certification changes unless
+        `certification_changes` gives the new count."""
         kind = "site" if isinstance(item, Site) else "provider"
         key = f"{kind}:{item.site_id if isinstance(item, Site) else item.provider_id}"
-        doc = {"_id": key, "kind": kind, "body": item.model_dump(mode="json")}
+        doc: Document = {"_id": key, "kind": kind, "body": item.model_dump(mode="json")}
+        if isinstance(item, Site):
+            doc["certification_changes"] = (
+                await self.certification_changes(item.site_id)
+                if certification_changes is None
+                else certification_changes
+            )
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError:
             await self.collection.replace_one({"_id": key}, doc)
+
+    async def certification_changes(self, site_id: str) -> int:
+        """How often site admins changed the site's REMS certification (0 for a seed site):
+        it numbers each change, so every attempt at one change names the same events."""
+        doc = await self.collection.find_one(
+            {"_id": f"site:{site_id}"}, {"certification_changes": 1}
+        )
+        return int(doc.get("certification_changes", 0)) if doc else 0

@@ -78,7 +78,11 @@ def test_a_suspected_relapse_proposes_a_booster_that_a_prescriber_confirms() -> 
     booster = [a for a in confirmed.course.appointments if a.kind is AppointmentKind.BOOSTER]
     assert len(booster) == 1
     assert booster[0].dose_number == 9
-    assert event_types(confirmed.events) == ["ProposalDecided", "AppointmentBooked"]
+    assert event_types(confirmed.events) == [
+        "ProposalDecided",
+        "CourseExtended",
+        "AppointmentBooked",
+    ]
     with pytest.raises(errors.ProposalNotOpen):
         commands.decide_proposal(
             confirmed.course, proposal.proposal_id, False, "dr-x", context(network(), at)
