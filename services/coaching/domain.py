@@ -97,6 +97,10 @@ class CoachingRecord(BaseModel):
     worsening_streak: int = 0
     tasks: dict[str, Task] = Field(default_factory=dict)
     integration_sessions: dict[str, IntegrationSession] = Field(default_factory=dict)
+    doses: dict[str, UtcDatetime] = Field(default_factory=dict)
+    """When each treatment session's dose was given (session id -> SessionDischarged.dosed_at),
+    so an integration session can be held to follow it. Discharges that carried no dosed_at,
+    and records from before this was kept, have no entry."""
 
     def open_tasks(self) -> dict[str, Task]:
         return {k: t for k, t in self.tasks.items() if t.status is TaskStatus.OPEN}
@@ -241,9 +245,12 @@ def decide_discharge(
     stamp: Stamp,
 ) -> tuple[CoachingRecord, list[EventBase]]:
     """Assign a coach if the patient has none, or a new one if theirs is unavailable (`pool`:
-    the site's coaches), then create the follow-up plan of `follow_up_plan` as their tasks."""
+    the site's coaches), then create the follow-up plan of `follow_up_plan` as their tasks.
+    The dose time is kept for the integration session that will follow it."""
     current = record or CoachingRecord(patient_id=discharge.patient_id, site_id=discharge.site_id)
     updated = current.model_copy(deep=True, update={"site_id": discharge.site_id})
+    if discharge.dosed_at is not None:
+        updated.doses[discharge.session_id] = discharge.dosed_at
     events: list[EventBase] = []
     if updated.coach_id is None:
         events += assign(updated, pool, "first_discharge", stamp)

@@ -32,6 +32,19 @@ class IntegrationSessionInFutureError(CoachingError):
     status_code = 422
 
 
+class IntegrationSessionBeforeDoseError(CoachingError):
+    """DESIGN safety invariant 1 (facts in order): an integration session follows the dose it
+    integrates, so its held_at never precedes the dosed_at of that treatment day."""
+
+    status_code = 422
+
+    def __init__(self, held_at: datetime, dosed_at: datetime) -> None:
+        held, dosed = held_at.isoformat(), dosed_at.isoformat()
+        reason = f"held_at {held} precedes the dose at {dosed} it integrates"
+        super().__init__(reason)
+        self.reasons = [reason]
+
+
 @dataclass(frozen=True)
 class RecordIntegrationSession:
     integration_session_id: str
@@ -63,6 +76,7 @@ def decide_integration_session(
         if (known.status, known.session_id) == (command.status, command.session_id):
             return record, []
         raise IntegrationSessionAlreadyRecordedError(command.integration_session_id)
+    _held_after_the_doses(record, command)
     updated = record.model_copy(deep=True)
     updated.integration_sessions[command.integration_session_id] = IntegrationSession(
         status=command.status,
@@ -95,6 +109,18 @@ def decide_integration_session(
         )
         events += new_task(updated, task_id, task, stamp)
     return updated, events
+
+
+def _held_after_the_doses(record: CoachingRecord, command: RecordIntegrationSession) -> None:
+    """The session integrates the treatment day it names or, naming none, those whose booking
+    tasks it fulfils; it is held after each of their doses that coaching learnt the time of."""
+    integrated = {command.session_id} if command.session_id else {
+        t.session_id for t in record.open_tasks().values()
+        if t.kind is TaskKind.INTEGRATION_BOOKING and t.session_id
+    }  # fmt: skip
+    doses = [record.doses[s] for s in integrated if s in record.doses]
+    if doses and command.held_at < max(doses):
+        raise IntegrationSessionBeforeDoseError(command.held_at, max(doses))
 
 
 def _appointment_of(record: CoachingRecord, session_id: str | None) -> str | None:

@@ -181,6 +181,13 @@ class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     consent: ConsentKind
     given: bool
+    recorded_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the consent was given, refused or withdrawn, for a late entry "
+        "(DESIGN safety invariant 1). Default: now. Never in the future beyond clock skew nor "
+        "before the referral's received_at (422). The ConsentRecorded event occurs at this "
+        "time, and the session service evaluates consent at the charted time of each dose.",
+    )
 
 
 class EligibilityIn(BaseModel):
@@ -190,3 +197,10 @@ class EligibilityIn(BaseModel):
     modality: Modality | None = None
     planned_doses: int | None = Field(default=None, ge=1, le=52)
     reasons: list[Reason] = Field(default_factory=list, max_length=10)
+    decided_at: UtcDatetime | None = Field(
+        default=None,
+        description="When the prescriber decided, for a late entry (DESIGN safety invariant "
+        "1). Default: now. Never in the future beyond clock skew nor before the referral's "
+        "received_at (422). The EligibilityDecided event occurs at this time, and treatment "
+        "consent is checked as charted then and as it stands now.",
+    )

@@ -70,6 +70,28 @@ class ReferralReceivedInTheFuture(RuleViolation):
     status_code = 422
 
 
+class ChartedTimeOutOfRange(RuleViolation):
+    """DESIGN safety invariant 1 (facts in order): a late entry's charted time lies within
+    [the referral's received_at, now + clock skew] (422 naming the request field)."""
+
+    status_code = 422
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reasons = [reason]
+
+
+class ChartedInTheFuture(ChartedTimeOutOfRange):
+    """DESIGN safety invariant 1: a charted time may be a late entry, never in the future
+    beyond the clock skew."""
+
+
+class ChartedBeforeReferral(ChartedTimeOutOfRange):
+    """DESIGN safety invariant 1: charted times never precede the referral's received_at, when
+    the patient reached the clinic."""
+
+
 class Flag(BaseModel):
     """A risk flag: raised here at screening or by session/coaching, acknowledged here."""
 
@@ -108,6 +130,14 @@ class InteractionFlag(BaseModel):
     medication: str
 
 
+class ConsentEntry(BaseModel):
+    """One ConsentRecorded as charted: late entries keep their charted time."""
+
+    kind: ConsentKind
+    given: bool
+    at: datetime
+
+
 class IntakeRecord(BaseModel):
     patient_id: str
     site_id: str
@@ -128,6 +158,8 @@ class IntakeRecord(BaseModel):
     contraindications: dict[Contraindication, Finding] = Field(default_factory=dict)
     flags: dict[str, Flag] = Field(default_factory=dict)
     consents: dict[str, bool] = Field(default_factory=dict)
+    consent_history: list[ConsentEntry] = Field(default_factory=list)
+    received_at: datetime | None = None
     decision: Decision | None = None
     protocol: Protocol | None = None
     modality: Modality | None = None
@@ -135,6 +167,20 @@ class IntakeRecord(BaseModel):
     @property
     def awaiting_escalation(self) -> bool:
         return any(f.awaiting_escalation for f in self.flags.values())
+
+    def consent(self, kind: ConsentKind, at: datetime | None = None) -> bool | None:
+        """Whether `kind` was given (None: never recorded) as charted at `at` (default: the
+        latest entry): entries count in the order of their charted times, not of entry.
+        Records from before the history was kept answer from `consents`."""
+        entries = sorted(
+            (e for e in self.consent_history if e.kind is kind and (at is None or e.at <= at)),
+            key=lambda e: e.at,
+        )
+        if entries:
+            return entries[-1].given
+        if any(e.kind is kind for e in self.consent_history):
+            return None
+        return self.consents.get(kind.value)
 
 
 def risk_flag(
@@ -263,6 +309,7 @@ def decide_referral(
         raise ReferralReceivedInTheFuture(
             f"received_at {received_at.isoformat()} is after now {stamp.now.isoformat()}"
         )
+    record.received_at = received_at
     events: list[EventBase] = [
         PatientReferred(
             **replace(stamp, now=received_at).envelope(patient_id, referral.site_id),
@@ -334,6 +381,29 @@ def decide_flag_raised_elsewhere(record: IntakeRecord, raised: RiskFlagRaised) -
     return updated, []
 
 
+def decide_flag_acknowledged_elsewhere(
+    record: IntakeRecord, acknowledged: RiskFlagAcknowledged
+) -> Decided:
+    """A prescriber in the session service may acknowledge a flag the session raised (DESIGN
+    safety invariant 4: every service that gates on flags learns of all of them through
+    events). Intake marks its copy acknowledged, so approval and escalation see it; the
+    acknowledgement is the session's event, so intake emits none. A flag intake never learnt
+    of, or already acknowledged, is left as it is."""
+    flag_id = str(acknowledged.flag_id)
+    flag = record.flags.get(flag_id)
+    if flag is None or flag.acknowledged:
+        return record, []
+    updated = record.model_copy(deep=True)
+    updated.flags[flag_id] = flag.model_copy(
+        update={
+            "acknowledged": True,
+            "acknowledged_by": acknowledged.acknowledged_by,
+            "acknowledged_at": acknowledged.occurred_at,
+        }
+    )
+    return updated, []
+
+
 def decide_acknowledge(
     record: IntakeRecord, flag_id: str, by: str, note: str, stamp: Stamp
 ) -> Decided:
@@ -396,13 +466,47 @@ def decide_escalations(record: IntakeRecord, now: datetime, producer: str) -> De
     return updated, events
 
 
+def charted(
+    record: IntakeRecord, field: str, at: datetime | None, stamp: Stamp, skew: timedelta
+) -> Stamp:
+    """The stamp of an entry charted at `at` (default: now), so its event occurs then. DESIGN
+    safety invariant 1 (facts in order): a late entry may be back-dated, never into the future
+    beyond clock skew nor before the referral reached the clinic (records from before
+    received_at was kept skip that check)."""
+    if at is None:
+        return stamp
+    if at > stamp.now + skew:
+        raise ChartedInTheFuture(
+            field, f"{field} {at.isoformat()} is after now {stamp.now.isoformat()}"
+        )
+    if record.received_at is not None and at < record.received_at:
+        raise ChartedBeforeReferral(
+            field,
+            f"{field} {at.isoformat()} precedes the referral's received_at "
+            f"{record.received_at.isoformat()}",
+        )
+    return replace(stamp, now=at)
+
+
 def decide_consent(
-    record: IntakeRecord, consent: ConsentKind, given: bool, stamp: Stamp
+    record: IntakeRecord,
+    consent: ConsentKind,
+    given: bool,
+    stamp: Stamp,
+    *,
+    recorded_at: datetime | None = None,
+    skew: timedelta = timedelta(0),
 ) -> Decided:
+    """Record a consent given, refused or withdrawn. A late entry (`recorded_at`) occurs at its
+    charted time and takes its place among the patient's entries by that time, so a back-dated
+    entry never overrules a later one (DESIGN safety invariant 1; the session service
+    evaluates consent at the charted time of each dose)."""
+    at_charted = charted(record, "recorded_at", recorded_at, stamp, skew)
     updated = record.model_copy(deep=True)
-    updated.consents[consent.value] = given
+    updated.consent_history.append(ConsentEntry(kind=consent, given=given, at=at_charted.now))
+    updated.consents[consent.value] = bool(updated.consent(consent))
     return updated, [
         ConsentRecorded(
-            **stamp.envelope(record.patient_id, record.site_id), consent=consent, given=given
+            **at_charted.envelope(record.patient_id, record.site_id), consent=consent, given=given
         )
     ]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import uuid4
 
@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from contracts import Topic, stable_id
-from contracts.intake import Contraindication, RiskFlagRaised
+from contracts.intake import Contraindication, RiskFlagAcknowledged, RiskFlagRaised
 from services.intake import domain, review
 from services.intake.api import (
     AcknowledgeIn,
@@ -54,6 +54,7 @@ IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
 ]
 Run = Callable[[str | None], Awaitable[BaseModel | dict[str, Any]]]
+Decide = Callable[[IntakeRecord], Decided]
 
 
 class PatientNotFound(NotFound):
@@ -76,7 +77,7 @@ def summary(record: IntakeRecord) -> ReferralOut:
     )
 
 
-def existing(patient_id: str, decide: Callable[[IntakeRecord], Decided]) -> Any:
+def existing(patient_id: str, decide: Decide) -> Any:
     def on_record(record: IntakeRecord | None) -> Decided:
         if record is None:
             raise PatientNotFound(patient_id)
@@ -87,20 +88,28 @@ def existing(patient_id: str, decide: Callable[[IntakeRecord], Decided]) -> Any:
 
 def event_routes(service: Service, records: IntakeRecords) -> dict[Topic, Routes]:
     """Risk flags raised by session and coaching become visible here, where a psychiatrist
-    acknowledges them and approvals consider them (idempotent: the inbox drops repeats)."""
+    acknowledges them and approvals consider them; a session prescriber's acknowledgement of
+    a session flag is learnt too (idempotent: the inbox drops repeats)."""
 
-    async def on_risk_flag_raised(event: RiskFlagRaised) -> None:
+    async def absorb(event: RiskFlagRaised | RiskFlagAcknowledged, decide: Decide) -> None:
         if await records.load(event.patient_id) is None:
             log.warning("risk_flag_for_unknown_patient", producer=event.producer)
             return
         await records.apply(
-            event.patient_id,
-            existing(event.patient_id, lambda r: domain.decide_flag_raised_elsewhere(r, event)),
-            event_id=str(event.event_id),
+            event.patient_id, existing(event.patient_id, decide), event_id=str(event.event_id)
         )
 
+    async def on_risk_flag_raised(event: RiskFlagRaised) -> None:
+        await absorb(event, lambda r: domain.decide_flag_raised_elsewhere(r, event))
+
+    async def on_risk_flag_acknowledged(event: RiskFlagAcknowledged) -> None:
+        await absorb(event, lambda r: domain.decide_flag_acknowledged_elsewhere(r, event))
+
     return {
-        Topic.SESSION: {RiskFlagRaised: on_risk_flag_raised},
+        Topic.SESSION: {
+            RiskFlagRaised: on_risk_flag_raised,
+            RiskFlagAcknowledged: on_risk_flag_acknowledged,
+        },
         Topic.COACHING: {RiskFlagRaised: on_risk_flag_raised},
     }
 
@@ -130,6 +139,7 @@ def routes(
     payers: Payers,
 ) -> APIRouter:
     router = APIRouter(tags=["intake"])
+    skew = timedelta(minutes=rules.clock_skew_minutes)
 
     async def scoped(patient_id: str, principal: Principal) -> IntakeRecord:
         record = await records.load(patient_id)
@@ -137,16 +147,22 @@ def routes(
             raise PatientNotFound(patient_id)
         return record
 
-    async def change(
-        patient_id: str,
-        principal: Principal,
-        decide: Callable[[IntakeRecord], Decided],
-        inbox_id: str | None,
-    ) -> ReferralOut:
+    async def applied_to(
+        patient_id: str, principal: Principal, decide: Decide, inbox_id: str | None
+    ) -> IntakeRecord:
+        """Scope-check, decide and save; a charted time out of range is a 422 on its field."""
         await scoped(patient_id, principal)
-        applied = await records.apply(patient_id, existing(patient_id, decide), inbox_id)
+        try:
+            applied = await records.apply(patient_id, existing(patient_id, decide), inbox_id)
+        except domain.ChartedTimeOutOfRange as error:
+            raise invalid_field(("body", error.field), str(error)) from error
         assert applied.state is not None
-        return summary(applied.state)
+        return applied.state
+
+    async def change(
+        patient_id: str, principal: Principal, decide: Decide, inbox_id: str | None
+    ) -> ReferralOut:
+        return summary(await applied_to(patient_id, principal, decide, inbox_id))
 
     async def once(
         request: Request,
@@ -270,7 +286,9 @@ def routes(
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         stamp = service.stamp()
-        decide = lambda r: domain.decide_consent(r, body.consent, body.given, stamp)  # noqa: E731
+        decide = lambda r: domain.decide_consent(  # noqa: E731
+            r, body.consent, body.given, stamp, recorded_at=body.recorded_at, skew=skew
+        )
         return await once(
             request, idempotency_key, principal, body,
             lambda inbox: change(patient_id, principal, decide, inbox),
@@ -290,14 +308,11 @@ def routes(
         def decide(record: IntakeRecord) -> Decided:
             return review.decide_eligibility(
                 record, body.decision, approval, body.planned_doses, body.reasons,
-                principal.subject, stamp,
+                principal.subject, stamp, decided_at=body.decided_at, skew=skew,
             )  # fmt: skip
 
         async def run(inbox: str | None) -> dict[str, Any]:
-            await scoped(patient_id, principal)
-            applied = await records.apply(patient_id, existing(patient_id, decide), inbox)
-            assert applied.state is not None
-            record = applied.state
+            record = await applied_to(patient_id, principal, decide, inbox)
             return {
                 "patient_id": patient_id,
                 "decision": record.decision,

@@ -4,13 +4,14 @@ preconditions, which are a table of checks evaluated in order."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from contracts.envelope import Stamp
 from contracts.intake import Contraindication, ContraindicationOverridden, EligibilityDecided
 from contracts.vocabulary import ConsentKind, Decision, Modality, Protocol
 from services.intake.coverage import pathway_for
-from services.intake.domain import Decided, IntakeRecord
+from services.intake.domain import Decided, IntakeRecord, charted
 from services.intake.rules import PROTOCOL_MODALITIES
 from services.runtime.errors import NotFound, RuleViolation
 
@@ -25,6 +26,12 @@ class IntakeRefusal(RuleViolation):
 
 class UnacknowledgedRiskFlag(IntakeRefusal):
     """DESIGN/C-SSRS: eligibility cannot be approved while a risk flag is unacknowledged."""
+
+
+class TreatmentConsentNotGiven(IntakeRefusal):
+    """DESIGN safety invariant 7: approval is refused while the patient's treatment consent is
+    recorded as refused or withdrawn. A consent not yet recorded does not hold the approval:
+    the session service refuses the dose until it is given (invariant 3)."""
 
 
 class ContraindicationNotOverridden(IntakeRefusal):
@@ -60,6 +67,8 @@ class NothingToOverride(IntakeRefusal):
 class Approval:
     protocol: Protocol | None
     modality: Modality | None
+    decided_at: datetime | None = None
+    """The charted time of the decision (a late entry may be back-dated); None: now."""
 
 
 Check = Callable[[IntakeRecord, Approval], IntakeRefusal | None]
@@ -74,6 +83,16 @@ def flags_acknowledged(record: IntakeRecord, _a: Approval) -> IntakeRefusal | No
     """C-SSRS screener / PHQ-9 item 9: no approval while a risk flag awaits review (DESIGN)."""
     open_flags = [f"{f.kind.value} flag {i}" for i, f in record.flags.items() if not f.acknowledged]
     return UnacknowledgedRiskFlag(*open_flags) if open_flags else None
+
+
+def treatment_consent_not_refused(record: IntakeRecord, approval: Approval) -> IntakeRefusal | None:
+    """DESIGN safety invariant 7: no approval while treatment consent is refused or withdrawn,
+    neither as charted at the time of the decision nor as the latest entry stands now."""
+    kind = ConsentKind.TREATMENT
+    refused = False in (record.consent(kind, approval.decided_at), record.consent(kind))
+    return (
+        TreatmentConsentNotGiven(f"{kind.value} consent refused or withdrawn") if refused else None
+    )
 
 
 def contraindications_overridden(record: IntakeRecord, _a: Approval) -> IntakeRefusal | None:
@@ -104,6 +123,7 @@ def rems_enrolled(record: IntakeRecord, approval: Approval) -> IntakeRefusal | N
 APPROVAL_CHECKS: tuple[Check, ...] = (
     not_final,
     flags_acknowledged,
+    treatment_consent_not_refused,
     contraindications_overridden,
     protocol_named,
     modality_fits,
@@ -122,9 +142,15 @@ def decide_eligibility(
     reasons: list[str],
     prescriber: str,
     stamp: Stamp,
+    *,
+    decided_at: datetime | None = None,
+    skew: timedelta = timedelta(0),
 ) -> Decided:
     """Only a licensed mental-health prescriber decides (the route requires the psychiatrist
-    role); approvals carry the clinical preconditions above and the coverage pathway."""
+    role); approvals carry the clinical preconditions above and the coverage pathway. A late
+    entry (`decided_at`) occurs at its charted time (DESIGN safety invariant 1)."""
+    stamp = charted(record, "decided_at", decided_at, stamp, skew)
+    approval = replace(approval, decided_at=stamp.now)
     checks = APPROVAL_CHECKS if decision is Decision.APPROVED else OTHER_DECISION_CHECKS
     for check in checks:
         refusal = check(record, approval)

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from contracts import Topic
 from contracts.envelope import stable_id
+from contracts.session import SessionDischarged
 from contracts.vocabulary import TaskKind
 from services.runtime.auth import Role
 from tests.service.test_coaching_routes import NOW, Harness
 from tests.support.memory import MemoryDatabase
-from tests.unit.coaching.builders import DISCHARGED_AT
+from tests.unit.coaching.builders import DISCHARGED_AT, discharged
 
 CHECK_IN_DUE = DISCHARGED_AT + timedelta(hours=24)
 
@@ -164,3 +166,24 @@ async def test_a_therapist_records_an_integration_session(harness: Harness) -> N
     assert "private" not in values
     elsewhere = harness.headers("ther-2", Role.THERAPIST, ("site-south",))
     assert harness.http.put(url, json=body, headers=elsewhere).status_code == 404
+
+
+async def test_an_integration_session_before_the_dose_it_integrates_is_a_422_naming_it(
+    harness: Harness,
+) -> None:
+    dosed_at = DISCHARGED_AT - timedelta(hours=2)
+    await harness.handlers[Topic.SESSION][SessionDischarged](
+        discharged(1, patient_id="pat-1", dosed_at=dosed_at)
+    )
+    url = "/patients/pat-1/integration-sessions/int-1"
+    early = dosed_at - timedelta(hours=1)
+    body = {"status": "completed", "session_id": "ses-1", "held_at": early.isoformat()}
+    therapist = harness.headers("ther-1", Role.THERAPIST, ("site-north",))
+    refused = harness.http.put(url, json=body, headers=therapist)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["error"] == "IntegrationSessionBeforeDoseError"
+    assert refused.json()["reasons"] == [
+        f"held_at {early.isoformat()} precedes the dose at {dosed_at.isoformat()} it integrates"
+    ]
+    assert outbox(harness, "IntegrationSessionRecorded") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from contracts import Topic
-from contracts.intake import PatientReferred, RiskFlagRaised
+from contracts.intake import PatientReferred, RiskFlagAcknowledged, RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
 from services.intake.main import Wired, wire
 from services.intake.rules import IntakeRules
@@ -285,3 +286,95 @@ async def test_a_referral_received_in_the_future_is_refused_naming_the_rule(
     assert refused.status_code == 422
     assert refused.json()["error"] == "ReferralReceivedInTheFuture"
     assert intake.db["intake_records"].docs == {}, "nothing stored"
+
+
+def occurred(intake: Harness, patient_id: str, event_type: str) -> datetime:
+    doc = intake.db["intake_records"].docs[patient_id]
+    entry = next(e for e in reversed(doc["outbox"]) if e["event_type"] == event_type)
+    return datetime.fromisoformat(json.loads(entry["value"])["occurred_at"])
+
+
+async def test_a_late_consent_and_approval_occur_at_their_charted_times(intake: Harness) -> None:
+    referred = NOW - timedelta(days=3)
+    pid = (await intake.refer(received_at=referred.isoformat())).json()["patient_id"]
+    consented_at, decided_at = NOW - timedelta(days=2), NOW - timedelta(days=1)
+    consent = {"consent": "treatment", "given": True, "recorded_at": consented_at.isoformat()}
+    assert (await intake.post(f"/patients/{pid}/consents", consent)).status_code == 200
+    approve = {"decision": "approved", "protocol": "iv_ketamine_series",
+               "decided_at": decided_at.isoformat()}  # fmt: skip
+    approved = await intake.post(f"/patients/{pid}/eligibility", approve)
+    assert approved.status_code == 200, approved.text
+    assert occurred(intake, pid, "ConsentRecorded") == consented_at
+    assert occurred(intake, pid, "EligibilityDecided") == decided_at
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [("consents", "recorded_at", {"consent": "treatment", "given": True}),
+     ("eligibility", "decided_at", {"decision": "approved", "protocol": "iv_ketamine_series"})],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("offset", "why"),
+    [(timedelta(minutes=6), "is after now"),
+     (-timedelta(days=2, seconds=1), "precedes the referral's received_at")],
+)  # fmt: skip
+async def test_a_charted_time_in_the_future_or_before_the_referral_is_a_422_naming_the_field(
+    intake: Harness, path: str, field: str, body: dict[str, Any], offset: timedelta, why: str
+) -> None:
+    pid = (await intake.refer(received_at=(NOW - timedelta(days=2)).isoformat())).json()[
+        "patient_id"
+    ]
+    before = list(intake.outbox(pid))
+    refused = await intake.post(
+        f"/patients/{pid}/{path}", body | {field: (NOW + offset).isoformat()}
+    )
+    assert refused.headers["content-type"] == "application/problem+json"
+    ((loc, message),) = error_at(refused)
+    assert loc == ("body", field)
+    assert why in message
+    assert intake.outbox(pid) == before, "nothing stored"
+
+
+async def test_approval_while_treatment_consent_is_withdrawn_is_a_409_naming_the_rule(
+    intake: Harness,
+) -> None:
+    pid = (await intake.refer()).json()["patient_id"]
+    for given in (True, False):
+        consent = {"consent": "treatment", "given": given}
+        assert (await intake.post(f"/patients/{pid}/consents", consent)).status_code == 200
+    approve = {"decision": "approved", "protocol": "iv_ketamine_series"}
+    refused = await intake.post(f"/patients/{pid}/eligibility", approve)
+    assert refused.status_code == 409
+    assert refused.json()["error"] == "TreatmentConsentNotGiven"
+    assert refused.json()["reasons"] == ["treatment consent refused or withdrawn"]
+
+
+def acknowledged_in_session(flag: RiskFlagRaised) -> RiskFlagAcknowledged:
+    return RiskFlagAcknowledged(
+        event_id=uuid.uuid4(), occurred_at=NOW + timedelta(minutes=20),
+        patient_id=flag.patient_id, site_id=flag.site_id, correlation_id=flag.correlation_id,
+        causation_id=flag.event_id, producer="session", flag_id=flag.flag_id,
+        acknowledged_by="dr-session",
+    )  # fmt: skip
+
+
+async def test_a_flag_acknowledged_in_the_session_service_is_acknowledged_here_once(
+    intake: Harness,
+) -> None:
+    pid = (await intake.refer()).json()["patient_id"]
+    raised = flag_from("session", pid, hours=1)
+    handlers = intake.wired.handlers[Topic.SESSION]
+    await handlers[RiskFlagRaised](raised)
+    acknowledged = acknowledged_in_session(raised)
+    for _ in range(2):
+        await handlers[RiskFlagAcknowledged](acknowledged)
+    record = await intake.http.get(f"/patients/{pid}", headers=intake.token(Role.PSYCHIATRIST))
+    flag = record.json()["flags"][str(raised.flag_id)]
+    assert (flag["acknowledged"], flag["acknowledged_by"]) == (True, "dr-session")
+    assert intake.outbox(pid) == ["PatientReferred", "ScreeningScored", "CoverageAssessed"]
+    assert await intake.wired.escalate(NOW + timedelta(hours=2)) == 0
+    approve = {"decision": "approved", "protocol": "iv_ketamine_series"}
+    assert (await intake.post(f"/patients/{pid}/eligibility", approve)).status_code == 200
+    stranger = acknowledged_in_session(flag_from("session", pid))
+    await handlers[RiskFlagAcknowledged](stranger)
+    await handlers[RiskFlagAcknowledged](acknowledged_in_session(flag_from("session", "pat-x")))

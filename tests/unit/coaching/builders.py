@@ -27,8 +27,9 @@ def discharged(
     phase: CoursePhase = CoursePhase.INDUCTION,
     at: datetime = DISCHARGED_AT,
     patient_id: str = "pat-1",
+    dosed_at: datetime | None = None,
 ) -> SessionDischarged:
-    """The n-th discharge (event id and session follow n)."""
+    """The n-th discharge (event id and session follow n), dosed at `dosed_at` if given."""
     return SessionDischarged(
         event_id=UUID(int=1000 + n),
         occurred_at=at,
@@ -42,6 +43,7 @@ def discharged(
         dose_number=n,
         course_phase=phase,
         monitoring_minutes=120,
+        dosed_at=dosed_at,
     )
 
 

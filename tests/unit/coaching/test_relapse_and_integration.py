@@ -24,6 +24,7 @@ from services.coaching.domain import (
 )
 from services.coaching.integration import (
     IntegrationSessionAlreadyRecordedError,
+    IntegrationSessionBeforeDoseError,
     IntegrationSessionInFutureError,
     RecordIntegrationSession,
     decide_integration_session,
@@ -161,3 +162,44 @@ def test_a_session_cannot_be_recorded_before_it_is_held_or_for_an_unknown_patien
         record_session(planned(), held_at=LATER + timedelta(hours=1))
     with pytest.raises(UnknownPatientError):
         record_session(None)
+
+
+DOSED_AT = DISCHARGED_AT - timedelta(hours=2)
+
+
+def dosed(*sessions: int) -> CoachingRecord:
+    """Discharges of the given treatment days, each dosed two hours before its discharge."""
+    record = None
+    for n in sessions:
+        at = DISCHARGED_AT + timedelta(days=n - 1)
+        discharge = discharged(n, at=at, dosed_at=at - timedelta(hours=2))
+        record = decide_discharge(record, discharge, POOL, RULES, stamp(at))[0]
+    assert record is not None
+    return record
+
+
+def test_an_integration_session_held_before_the_dose_it_integrates_is_refused() -> None:
+    record = dosed(1)
+    assert record.doses == {"ses-1": DOSED_AT}
+    early = DOSED_AT - timedelta(minutes=1)
+    with pytest.raises(IntegrationSessionBeforeDoseError) as refused:
+        record_session(record, held_at=early)
+    assert refused.value.status_code == 422
+    assert refused.value.reasons == [
+        f"held_at {early.isoformat()} precedes the dose at {DOSED_AT.isoformat()} it integrates"
+    ]
+    assert of(record_session(record, held_at=DOSED_AT)[1], IntegrationSessionRecorded)
+
+
+def test_a_session_naming_no_treatment_day_follows_every_dose_whose_booking_it_fulfils() -> None:
+    record = dosed(1, 2)
+    second_dose = record.doses["ses-2"]
+    with pytest.raises(IntegrationSessionBeforeDoseError):
+        record_session(record, session_id=None, held_at=second_dose - timedelta(minutes=1))
+    between = record.doses["ses-1"] + timedelta(hours=3)
+    assert of(record_session(record, held_at=between)[1], IntegrationSessionRecorded)
+
+
+def test_a_treatment_day_without_a_known_dose_time_leaves_the_order_unchecked() -> None:
+    assert planned().doses == {}
+    assert of(record_session(planned(), held_at=DOSED_AT)[1], IntegrationSessionRecorded)

@@ -1,8 +1,9 @@
 """Random sequences of what happens around an eligibility review - risk flags raised by
-screening, session or coaching, acknowledgements, REMS consent given or withdrawn, approvals
-and other decisions - and after every step: no approval while a high or urgent risk flag is
-open, no esketamine approval without REMS enrolment, nothing decided after an approval or a
-decline (DESIGN: screening, safety invariants 4 and 7)."""
+screening, session or coaching, acknowledgements, REMS or treatment consent given or withdrawn,
+approvals and other decisions - and after every step: no approval while a high or urgent risk
+flag is open or treatment consent is refused or withdrawn, no esketamine approval without REMS
+enrolment, nothing decided after an approval or a decline (DESIGN: screening, safety
+invariants 4 and 7)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class EligibilityReview(RuleBasedStateMachine):
         self.seed = 1000
         self.record: IntakeRecord = refer()[0]
         self.decisions: list[tuple[EligibilityDecided, set[str], bool]] = []
+        self.treatment_refused_at_approval: list[bool] = []
 
     def next_stamp(self, producer: str = "intake") -> object:
         self.seed += 1
@@ -69,12 +71,11 @@ class EligibilityReview(RuleBasedStateMachine):
             self.record, flag_id, "dr-a", "reviewed", stamp(seed=self.seed)
         )
 
-    @rule(given=st.booleans())
-    def rems_consent_changes(self, given: bool) -> None:
+    @rule(kind=st.sampled_from([ConsentKind.REMS_ENROLMENT, ConsentKind.TREATMENT]),
+          given=st.booleans())  # fmt: skip
+    def a_consent_changes(self, kind: ConsentKind, given: bool) -> None:
         self.seed += 1
-        self.record, _ = decide_consent(
-            self.record, ConsentKind.REMS_ENROLMENT, given, stamp(seed=self.seed)
-        )
+        self.record, _ = decide_consent(self.record, kind, given, stamp(seed=self.seed))
 
     @rule(
         decision=st.sampled_from(list(Decision)),
@@ -83,6 +84,7 @@ class EligibilityReview(RuleBasedStateMachine):
     def a_psychiatrist_decides(self, decision: Decision, protocol: Protocol) -> None:
         before = set(self.open_blocking)
         enrolled = self.record.consents.get(ConsentKind.REMS_ENROLMENT.value, False)
+        treatment_refused = self.record.consents.get(ConsentKind.TREATMENT.value) is False
         self.seed += 1
         try:
             self.record, events = decide_eligibility(
@@ -94,12 +96,18 @@ class EligibilityReview(RuleBasedStateMachine):
         decided = events[0]
         assert isinstance(decided, EligibilityDecided)
         self.decisions.append((decided, before, enrolled))
+        if decided.decision is Decision.APPROVED:
+            self.treatment_refused_at_approval.append(treatment_refused)
 
     @invariant()
     def no_approval_while_a_high_risk_flag_is_open(self) -> None:
         for decided, open_flags, _ in self.decisions:
             if decided.decision is Decision.APPROVED:
                 assert not open_flags, "approved while a high or urgent flag was open"
+
+    @invariant()
+    def no_approval_while_treatment_consent_is_refused_or_withdrawn(self) -> None:
+        assert not any(self.treatment_refused_at_approval)
 
     @invariant()
     def no_esketamine_approval_without_rems_enrolment(self) -> None:

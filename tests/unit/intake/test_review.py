@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
-from contracts.intake import Contraindication, RiskFlagRaised
+from contracts.intake import Contraindication, RiskFlagAcknowledged, RiskFlagRaised
 from contracts.vocabulary import (
     ConsentKind,
     CoveragePathway,
@@ -19,11 +20,14 @@ from contracts.vocabulary import (
 )
 from services.intake import review
 from services.intake.domain import (
+    ChartedBeforeReferral,
+    ChartedInTheFuture,
     IntakeRecord,
     UnknownRiskFlag,
     decide_acknowledge,
     decide_consent,
     decide_escalations,
+    decide_flag_acknowledged_elsewhere,
     decide_flag_raised_elsewhere,
     escalation_id,
 )
@@ -172,3 +176,132 @@ def test_an_acknowledged_flag_is_never_escalated() -> None:
     record = refer(phq9=[0, 0, 0, 0, 0, 0, 0, 0, 2])[0]
     acknowledged, _ = decide_acknowledge(record, str(FLAG_ID), "dr-a", "seen", stamp())
     assert decide_escalations(acknowledged, T0 + timedelta(days=2), "intake")[1] == []
+
+
+def consent(record: IntakeRecord, kind: ConsentKind, given: bool, **charted: Any) -> IntakeRecord:
+    return decide_consent(record, kind, given, stamp(seed=80), **charted)[0]
+
+
+@pytest.mark.parametrize("history", [[False], [True, False]], ids=["refused", "withdrawn"])
+def test_approval_is_refused_while_treatment_consent_is_refused_or_withdrawn(
+    history: list[bool],
+) -> None:
+    record = refer()[0]
+    for given in history:
+        record = consent(record, ConsentKind.TREATMENT, given)
+    with pytest.raises(review.TreatmentConsentNotGiven) as refused:
+        approve(record)
+    assert refused.value.reasons == ["treatment consent refused or withdrawn"]
+    assert approve(consent(record, ConsentKind.TREATMENT, True)).decision is Decision.APPROVED
+
+
+def test_a_treatment_consent_never_recorded_does_not_hold_approval() -> None:
+    assert approve(refer()[0]).decision is Decision.APPROVED
+
+
+def test_a_back_dated_withdrawal_never_overrules_a_later_consent() -> None:
+    referred = refer(received_at=(T0 - timedelta(days=1)).isoformat())[0]
+    given = consent(referred, ConsentKind.TREATMENT, True)
+    late = consent(given, ConsentKind.TREATMENT, False, recorded_at=T0 - timedelta(minutes=1))
+    assert late.consents["treatment"] is True
+    assert approve(late).decision is Decision.APPROVED
+
+
+def test_a_back_dated_approval_is_refused_while_consent_stood_withdrawn_then() -> None:
+    record = refer(received_at=(T0 - timedelta(days=2)).isoformat())[0]
+    record = consent(record, ConsentKind.TREATMENT, False, recorded_at=T0 - timedelta(days=1))
+    record = consent(record, ConsentKind.TREATMENT, True)
+    with pytest.raises(review.TreatmentConsentNotGiven):
+        decide_eligibility(
+            record, Decision.APPROVED, IV, None, [], "dr-a", stamp(seed=90),
+            decided_at=T0 - timedelta(hours=1),
+        )  # fmt: skip
+    assert approve(record).decision is Decision.APPROVED
+
+
+def test_a_record_from_before_the_history_answers_consent_from_its_consents() -> None:
+    legacy = refer()[0].model_copy(update={"consents": {"treatment": False}})
+    with pytest.raises(review.TreatmentConsentNotGiven):
+        approve(legacy)
+
+
+@pytest.mark.parametrize("severity", list(RiskSeverity))
+@pytest.mark.parametrize("producer", ["session", "coaching"])
+def test_a_high_or_urgent_flag_raised_anywhere_holds_approval(
+    producer: str, severity: RiskSeverity
+) -> None:
+    raised = raised_elsewhere(producer).model_copy(update={"severity": severity})
+    record, _ = decide_flag_raised_elsewhere(refer()[0], raised)
+    with pytest.raises(review.UnacknowledgedRiskFlag):
+        approve(record)
+
+
+SESSION_FLAG = uuid.UUID(int=501)
+
+
+def acknowledged_by_session(flag_id: uuid.UUID = SESSION_FLAG) -> RiskFlagAcknowledged:
+    s = stamp(producer="session", seed=600, now=T0 + timedelta(minutes=30))
+    return RiskFlagAcknowledged(
+        **s.envelope("pat-1", "site-north"), flag_id=flag_id, acknowledged_by="dr-s"
+    )
+
+
+def test_a_session_acknowledgement_clears_intake_copy_of_the_flag_without_an_event() -> None:
+    record, _ = decide_flag_raised_elsewhere(refer()[0], raised_elsewhere("session"))
+    cleared, events = decide_flag_acknowledged_elsewhere(record, acknowledged_by_session())
+    assert events == []
+    flag = cleared.flags[str(SESSION_FLAG)]
+    assert (flag.acknowledged, flag.acknowledged_by) == (True, "dr-s")
+    assert flag.acknowledged_at == T0 + timedelta(minutes=30)
+    assert not cleared.awaiting_escalation
+    assert approve(cleared).decision is Decision.APPROVED
+    assert decide_flag_acknowledged_elsewhere(cleared, acknowledged_by_session()) == (cleared, [])
+
+
+def test_an_acknowledgement_of_a_flag_intake_never_learnt_of_changes_nothing() -> None:
+    record = refer()[0]
+    unknown = acknowledged_by_session(uuid.UUID(int=999))
+    assert decide_flag_acknowledged_elsewhere(record, unknown) == (record, [])
+
+
+def test_a_late_consent_and_approval_occur_at_their_charted_times() -> None:
+    record = refer(received_at=(T0 - timedelta(days=2)).isoformat())[0]
+    assert record.received_at == T0 - timedelta(days=2)
+    at = T0 - timedelta(days=1)
+    consented, events = decide_consent(
+        record, ConsentKind.TREATMENT, True, stamp(seed=80), recorded_at=at
+    )
+    assert events[0].occurred_at == at
+    _, decided = decide_eligibility(
+        consented, Decision.APPROVED, IV, None, [], "dr-a", stamp(seed=90),
+        decided_at=at + timedelta(hours=1),
+    )  # fmt: skip
+    assert decided[0].occurred_at == at + timedelta(hours=1)
+
+
+def test_a_charted_time_in_the_future_beyond_skew_or_before_the_referral_is_refused() -> None:
+    record = refer()[0]
+    skew = timedelta(minutes=5)
+    ahead = decide_consent(
+        record, ConsentKind.TREATMENT, True, stamp(), recorded_at=T0 + skew, skew=skew
+    )
+    assert ahead[1][0].occurred_at == T0 + skew, "within clock skew"
+    with pytest.raises(ChartedInTheFuture) as future:
+        decide_eligibility(
+            record, Decision.APPROVED, IV, None, [], "dr-a", stamp(),
+            decided_at=T0 + skew + timedelta(seconds=1), skew=skew,
+        )  # fmt: skip
+    assert future.value.field == "decided_at"
+    with pytest.raises(ChartedBeforeReferral) as early:
+        decide_consent(
+            record, ConsentKind.TREATMENT, True, stamp(), recorded_at=T0 - timedelta(seconds=1)
+        )
+    assert early.value.field == "recorded_at"
+    assert "precedes the referral's received_at" in early.value.reasons[0]
+
+
+def test_a_record_from_before_received_at_was_kept_takes_any_past_charted_time() -> None:
+    legacy = refer()[0].model_copy(update={"received_at": None})
+    long_ago = T0 - timedelta(days=400)
+    _, events = decide_consent(legacy, ConsentKind.TREATMENT, True, stamp(), recorded_at=long_ago)
+    assert events[0].occurred_at == long_ago
