@@ -11,7 +11,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from contracts.vocabulary import AdverseEventSeverity
 from services.session.domain import CheckIn, RecordVitals
 from services.session.dosing import AdministerDose, DischargePatient
-from services.session.gates import AcknowledgeInteractions, OverrideDoseHold
+from services.session.gates import (
+    AcceptDischargeBloodPressure,
+    AcknowledgeInteractions,
+    OverrideDoseHold,
+)
 from services.session.record import Session
 from services.session.rems_form import SubmitForm
 from services.session.safety import AcknowledgeRiskFlag, ReportAdverseEvent
@@ -80,6 +84,23 @@ class OverrideIn(BaseModel):
 
     def to_command(self, session_id: str, prescriber: str, now: datetime) -> OverrideDoseHold:
         return OverrideDoseHold(session_id, prescriber, self.reason, _at(self.observed_at, now))
+
+
+class AcceptBloodPressureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(
+        min_length=3,
+        max_length=500,
+        description="Why the last post-dose reading, above the pre-dose limit, allows discharge.",
+    )
+    observed_at: ObservedAt = None
+
+    def to_command(
+        self, session_id: str, prescriber: str, now: datetime
+    ) -> AcceptDischargeBloodPressure:
+        return AcceptDischargeBloodPressure(
+            session_id, prescriber, self.reason, _at(self.observed_at, now)
+        )
 
 
 class DoseIn(BaseModel):

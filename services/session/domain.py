@@ -14,7 +14,7 @@ from typing import Any
 
 from contracts.envelope import Stamp
 from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
-from contracts.vocabulary import Decision, Protocol
+from services.session.invariants import Treatment, check_treatment_facts
 from services.session.record import (
     Hold,
     Reading,
@@ -46,21 +46,6 @@ class NoDosingBooking(SessionRuleViolation):
 
 class BookingIncomplete(SessionRuleViolation):
     """The dosing booking lacks protocol, dose number or course phase: scheduling must fix it."""
-
-
-class OpenRiskFlag(SessionRuleViolation):
-    """No treatment day while a risk flag awaits clinician acknowledgement (DESIGN: PHQ-9
-    item 9 and C-SSRS flags need review first)."""
-
-
-class RemsEnrolmentMissing(SessionRuleViolation):
-    """Spravato REMS: the patient must be enrolled in the REMS before esketamine is given;
-    intake records the enrolment (ConsentRecorded)."""
-
-
-class EligibilityNotApproved(SessionRuleViolation):
-    """DESIGN safety invariant 3: treatment needs an approved course; the latest eligibility
-    decision intake sent is not an approval (declined, or more information needed)."""
 
 
 class ObservedBeforeReferral(SessionRuleViolation):
@@ -113,19 +98,6 @@ def check_observed_at(
         )
 
 
-def check_eligible(record: TreatmentRecord) -> None:
-    """A booking implies scheduling saw an approval; a later decision other than approval
-    stops treatment days until a prescriber approves again."""
-    if record.eligibility is not None and record.eligibility is not Decision.APPROVED:
-        raise EligibilityNotApproved(f"latest eligibility decision: {record.eligibility.value}")
-
-
-def check_rems_enrolled(record: TreatmentRecord, protocol: Protocol | None) -> None:
-    """Spravato REMS: an esketamine patient is enrolled, at check-in and at the dose."""
-    if protocol is Protocol.ESKETAMINE_TRD and not record.rems_enrolled:
-        raise RemsEnrolmentMissing(record.patient_id)
-
-
 def check_after_referral(record: TreatmentRecord, at: datetime) -> None:
     """A check-in is charted no earlier than the referral reached the clinic."""
     if record.received_at is not None and at < record.received_at:
@@ -160,10 +132,11 @@ def envelope(stamp: Stamp, at: datetime, patient_id: str, site_id: str) -> dict[
 def decide_check_in(
     record: TreatmentRecord, command: CheckIn, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[PatientCheckedIn]]:
-    """Check-in opens the session of a booked dosing appointment, once, only while no risk flag
-    is open and, for esketamine, only for a REMS-enrolled patient (Spravato REMS); never charted
+    """Check-in opens the session of a booked dosing appointment, once, only when the facts of
+    `invariants.TREATMENT_FACTS` hold at its charted time (approved course with a dose left,
+    consent, REMS enrolment and certified site for esketamine, no open risk flag); never charted
     before the referral was received, nor while another treatment day is open or before its
-    discharge (DESIGN safety invariants 1-2). The session keeps the interaction flags shown to
+    discharge (DESIGN safety invariants 1-4). The session keeps the interaction flags shown to
     the nurse at check-in; they must be acknowledged before the dose
     (`gates.decide_acknowledge_interactions`)."""
     session_id = session_id_for(command.appointment_id)
@@ -173,12 +146,9 @@ def decide_check_in(
     booking = record.bookings.get(command.appointment_id)
     if booking is None:
         raise NoDosingBooking(f"no dosing appointment {command.appointment_id}")
-    check_eligible(record)
-    if record.open_risk_flags:
-        raise OpenRiskFlag(*(f"{f.kind.value} flag {i}" for i, f in record.open_risk_flags.items()))
     if booking.protocol is None or booking.dose_number is None or booking.course_phase is None:
         raise BookingIncomplete(command.appointment_id)
-    check_rems_enrolled(record, booking.protocol)
+    check_treatment_facts(record, Treatment.of(booking), command.observed_at)
     check_after_referral(record, command.observed_at)
     check_one_treatment_day(record, command.observed_at)
     session = Session(

@@ -11,17 +11,18 @@ from contracts.session import DoseAdministered, MonitoringFormDue, SessionDischa
 from contracts.vocabulary import Protocol
 from services.session.domain import (
     FieldOutOfRangeError,
-    check_eligible,
+    bp_above_threshold,
     check_observed_at,
-    check_rems_enrolled,
     envelope,
     whole_minutes,
 )
 from services.session.gates import InteractionsNotAcknowledged
+from services.session.invariants import Treatment, check_treatment_facts
 from services.session.record import (
     Discharge,
     Dose,
     FormStatus,
+    Reading,
     Session,
     SessionRuleViolation,
     TreatmentRecord,
@@ -34,6 +35,15 @@ from services.session.rules import SessionRules
 class PreDoseVitalsMissing(SessionRuleViolation):
     """Spravato prescribing information: assess blood pressure before dosing; no dose without
     pre-dose vitals (DESIGN: treatment day)."""
+
+
+class PreDoseVitalsStale(SessionRuleViolation):
+    """DESIGN safety invariant 3: a pre-dose blood pressure within the last 60 min (configurable)
+    before the dose (Spravato prescribing information: assess BP before dosing)."""
+
+
+class DoseOutOfOrder(SessionRuleViolation):
+    """DESIGN safety invariant 2: one dose per dose number, and dose n+1 only after dose n."""
 
 
 class DoseHeldForBloodPressure(SessionRuleViolation):
@@ -198,28 +208,58 @@ def check_dose_gap(
         raise DoseBeforeMinimumGap(f"{fact}; minimum gap {gap} days")
 
 
-def decide_dose(
-    record: TreatmentRecord, command: AdministerDose, stamp: Stamp, rules: SessionRules
-) -> tuple[TreatmentRecord, list[DoseAdministered]]:
-    """A dose needs, at its own moment (DESIGN safety invariants 1-3): an approval still in
-    force and, for esketamine, REMS enrolment; pre-dose vitals, no BP hold (or a prescriber's
-    override), acknowledged interaction flags, no earlier dose in this session, no other dose
-    within the protocol's minimum gap, and a protocol-allowed amount."""
-    session = open_session(record, command.session_id)
-    if session.dose is not None:
-        raise AlreadyDosed(session.session_id)
-    check_observed_at(command.observed_at, stamp.now, rules, not_before=session.last_observed_at)
-    check_eligible(record)
-    check_rems_enrolled(record, session.protocol)
-    check_dose_gap(record, session, command.observed_at, rules)
+def check_dose_order(record: TreatmentRecord, session: Session, at: datetime) -> None:
+    """Doses are charted in the order of their numbers: no number twice, none before a lower
+    number's dose or after a higher one's."""
+    number = session.dose_number
+    for other in record.sessions.values():
+        if other.dose is None or other.session_id == session.session_id:
+            continue
+        given, theirs = other.dose.administered_at, other.dose_number
+        if theirs == number:
+            raise DoseOutOfOrder(f"dose {number} was already given at {given.isoformat()}")
+        if (theirs < number and given > at) or (theirs > number and given < at):
+            raise DoseOutOfOrder(
+                f"dose {number} at {at.isoformat()}; dose {theirs} at {given.isoformat()}"
+            )
+
+
+def check_pre_dose_vitals(session: Session, at: datetime, rules: SessionRules) -> None:
+    """A recent pre-dose reading, not holding the dose (or its hold overridden)."""
     if not session.vitals:
         raise PreDoseVitalsMissing(session.session_id)
+    last = session.vitals[-1]
+    age = whole_minutes(last.observed_at, at)
+    if age > rules.pre_dose_bp_max_age_min:
+        raise PreDoseVitalsStale(
+            f"last pre-dose BP {age} min before the dose; at most {rules.pre_dose_bp_max_age_min}"
+        )
     if session.dose_held:
-        last = session.vitals[-1]
         raise DoseHeldForBloodPressure(
             f"last pre-dose BP {last.systolic}/{last.diastolic} above "
             f"{rules.bp_systolic_max}/{rules.bp_diastolic_max}"
         )
+
+
+def decide_dose(
+    record: TreatmentRecord, command: AdministerDose, stamp: Stamp, rules: SessionRules
+) -> tuple[TreatmentRecord, list[DoseAdministered]]:
+    """A dose needs, at its own moment (DESIGN safety invariants 1-3): the facts of
+    `invariants.TREATMENT_FACTS` at its charted time (approved course with a planned dose left,
+    treatment consent, for esketamine REMS enrolment and a certified site, no open risk flag,
+    appointment not cancelled); a pre-dose BP within the last hour that does not hold the dose
+    (or a prescriber's override), acknowledged interaction flags, no earlier dose in this
+    session, doses in number order, none within the protocol's minimum gap, and a
+    protocol-allowed amount."""
+    session = open_session(record, command.session_id)
+    if session.dose is not None:
+        raise AlreadyDosed(session.session_id)
+    at = command.observed_at
+    check_observed_at(at, stamp.now, rules, not_before=session.last_observed_at)
+    check_treatment_facts(record, Treatment.of(session), at)
+    check_dose_order(record, session, at)
+    check_dose_gap(record, session, at, rules)
+    check_pre_dose_vitals(session, at, rules)
     if session.unacknowledged_interactions:
         raise InteractionsNotAcknowledged(
             *(flag.interaction.value for flag in session.unacknowledged_interactions)
@@ -272,21 +312,57 @@ def required_monitoring_minutes(protocol: Protocol, rules: SessionRules) -> int:
 def unmet_discharge_conditions(
     session: Session, command: DischargePatient, monitored: int, rules: SessionRules
 ) -> list[str]:
-    """Every unmet condition, by name, so the nurse sees all of them at once. Sedation,
-    dissociation and respiratory effects must have resolved whatever the protocol (Spravato
-    label; APA consensus on IV ketamine); no driving until the next day, so transport is
-    confirmed (DESIGN); a post-dose BP is on the chart (Spravato: recheck after dosing)."""
+    """Every unmet condition, by name, so the nurse sees all of them at once (DESIGN safety
+    invariant 5). Sedation, dissociation and respiratory effects must have resolved whatever
+    the protocol (Spravato label; APA consensus on IV ketamine); the ~40-minute recheck and a
+    reading shortly before discharge are charted (Spravato: recheck BP ~40 min after dosing
+    and subsequently as clinically warranted); "vitals acceptable" agrees with the last
+    reading: above the pre-dose limit it needs a prescriber's acceptance with a reason; no
+    driving until the next day, so transport is confirmed (DESIGN)."""
+    assert session.dose is not None
     required = required_monitoring_minutes(session.protocol, rules)
+    at = command.observed_at
+    recheck = rules.bp_recheck_min - rules.bp_recheck_early_min
+    post_dose = [r for r in session.vitals if not r.pre_dose]
+    recent = [
+        r for r in post_dose if whole_minutes(r.observed_at, at) <= rules.discharge_bp_max_age_min
+    ]
     conditions = [
         (monitored >= required, f"monitoring_time: {monitored} of {required} min"),
         (command.sedation_resolved, "sedation_resolved"),
         (command.dissociation_resolved, "dissociation_resolved"),
         (command.respiratory_ok, "respiratory_ok"),
         (command.vitals_acceptable, "vitals_acceptable"),
-        (any(not r.pre_dose for r in session.vitals), "post_dose_blood_pressure"),
+        (
+            any((r.minutes_since_dose or 0) >= recheck for r in post_dose),
+            f"bp_40_min: no blood pressure charted from {recheck} min after the dose",
+        ),
+        (
+            bool(recent),
+            f"bp_before_discharge: no blood pressure in the {rules.discharge_bp_max_age_min} "
+            "min before discharge",
+        ),
+        _last_reading_acceptable(session, post_dose, rules),
         (command.transport_confirmed, "transport_confirmed"),
     ]
     return [name for met, name in conditions if not met]
+
+
+def _last_reading_acceptable(
+    session: Session, post_dose: list[Reading], rules: SessionRules
+) -> tuple[bool, str]:
+    """The last post-dose reading is within the pre-dose limit, or a prescriber accepted it."""
+    if not post_dose:
+        return True, ""
+    last = post_dose[-1]
+    if not bp_above_threshold(last.systolic, last.diastolic, rules):
+        return True, ""
+    accepted = session.discharge_bp_accepted
+    covered = accepted is not None and accepted.observed_at >= last.observed_at
+    return covered, (
+        f"vitals_acceptable: last BP {last.systolic}/{last.diastolic} above "
+        f"{rules.bp_systolic_max}/{rules.bp_diastolic_max} needs a prescriber's acceptance"
+    )
 
 
 def check_ready_to_leave(at: datetime | None, dosed_at: datetime, discharged_at: datetime) -> None:

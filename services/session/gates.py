@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.envelope import Stamp
-from contracts.session import DoseHoldOverridden, InteractionsAcknowledged
-from services.session.domain import check_observed_at, envelope
+from contracts.session import (
+    DischargeBloodPressureAccepted,
+    DoseHoldOverridden,
+    InteractionsAcknowledged,
+)
+from services.session.domain import bp_above_threshold, check_observed_at, envelope
 from services.session.record import (
     Acknowledgement,
+    Hold,
     SessionRuleViolation,
     TreatmentRecord,
     open_session,
@@ -95,6 +100,55 @@ def decide_override_hold(
         **envelope(stamp, command.observed_at, record.patient_id, session.site_id),
         session_id=session.session_id,
         overridden_by=command.prescriber_id,
+        reason=command.reason,
+        systolic=last.systolic,
+        diastolic=last.diastolic,
+    )
+    return with_session(record, session), [event]
+
+
+class NoReadingToAccept(SessionRuleViolation):
+    """Only a post-dose reading above the pre-dose limit needs a prescriber's acceptance before
+    discharge (DESIGN safety invariant 5)."""
+
+
+@dataclass(frozen=True)
+class AcceptDischargeBloodPressure:
+    session_id: str
+    prescriber_id: str
+    reason: str
+    observed_at: datetime
+
+
+def decide_accept_discharge_bp(
+    record: TreatmentRecord,
+    command: AcceptDischargeBloodPressure,
+    stamp: Stamp,
+    rules: SessionRules,
+) -> tuple[TreatmentRecord, list[DischargeBloodPressureAccepted]]:
+    """DESIGN safety invariant 5: after the dose, a reading above the pre-dose limit lets the
+    patient go only when a prescriber accepts it with a reason (Spravato label: monitor BP until
+    it returns to acceptable levels; a prescriber judges when that is). The acceptance covers
+    the last reading and follows it (invariant 1); a later reading above the limit needs a new
+    acceptance."""
+    session = open_session(record, command.session_id).model_copy(deep=True)
+    post_dose = [reading for reading in session.vitals if not reading.pre_dose]
+    last = post_dose[-1] if post_dose else None
+    if last is None or not bp_above_threshold(last.systolic, last.diastolic, rules):
+        raise NoReadingToAccept(session.session_id)
+    check_observed_at(command.observed_at, stamp.now, rules, not_before=last.observed_at)
+    session.discharge_bp_accepted = Hold(
+        observed_at=last.observed_at,
+        systolic=last.systolic,
+        diastolic=last.diastolic,
+        released_at=command.observed_at,
+        overridden_by=command.prescriber_id,
+        override_reason=command.reason,
+    )
+    event = DischargeBloodPressureAccepted(
+        **envelope(stamp, command.observed_at, record.patient_id, session.site_id),
+        session_id=session.session_id,
+        accepted_by=command.prescriber_id,
         reason=command.reason,
         systolic=last.systolic,
         diastolic=last.diastolic,

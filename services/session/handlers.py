@@ -22,14 +22,23 @@ from contracts.intake import (
     RiskFlagAcknowledged,
     RiskFlagRaised,
 )
-from contracts.scheduling import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
+from contracts.scheduling import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+    CourseExtended,
+    CourseScheduled,
+    CourseTransferred,
+    SiteCertificationChanged,
+)
 from services.runtime.aggregate import AggregateStore, Applied
 from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
 from services.runtime.service import Service
-from services.session import domain, dosing, gates, rems_form, safety
+from services.session import domain, dosing, gates, invariants, rems_form, safety
 from services.session.api import (
+    AcceptBloodPressureIn,
     AdverseEventIn,
     CheckInIn,
     DischargeIn,
@@ -68,14 +77,22 @@ def view_of(applied: Applied[TreatmentRecord], session_id: str) -> dict[str, Any
     return session_view(session_of(applied.state, session_id))
 
 
-def event_routes(store: Store, rules: SessionRules) -> dict[Topic, Routes]:
-    """Bookings from scheduling; interactions, risk flags, REMS enrolment and the approving
-    prescriber from intake."""
+def event_routes(service: Service, store: Store, rules: SessionRules) -> dict[Topic, Routes]:
+    """The per-patient safety view, from every service that owns a fact a treatment step gates
+    on (DESIGN safety invariants): bookings, the course plan, transfers and site certification
+    from scheduling; referral, interactions, risk flags, consents and eligibility from intake;
+    risk flags from coaching's follow-up PHQ-9. A fact that arrives after a dose it would have
+    refused raises that dose (`invariants.decide_unsafe_doses`)."""
 
     async def on_upstream_event(event: EventBase) -> None:
+        def learn(state: TreatmentRecord | None) -> Outcome:
+            return invariants.decide_unsafe_doses(
+                absorb(event, state), service.stamp_for(event), rules
+            )
+
         await store.apply(
             event.patient_id,
-            lambda state: (absorb(event, state), []),
+            learn,
             event_id=str(event.event_id),
             indexed=lambda r: clock_index(r, rules),
         )
@@ -85,7 +102,12 @@ def event_routes(store: Store, rules: SessionRules) -> dict[Topic, Routes]:
             AppointmentBooked: on_upstream_event,
             AppointmentRescheduled: on_upstream_event,
             AppointmentCancelled: on_upstream_event,
+            CourseScheduled: on_upstream_event,
+            CourseExtended: on_upstream_event,
+            CourseTransferred: on_upstream_event,
+            SiteCertificationChanged: on_upstream_event,
         },
+        Topic.COACHING: {RiskFlagRaised: on_upstream_event},
         Topic.INTAKE: {
             PatientReferred: on_upstream_event,
             MedicationInteractionFlagged: on_upstream_event,
@@ -166,10 +188,19 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     async def act(
         patient_id: str, session_id: str, principal: Principal, decide: Decide
     ) -> dict[str, Any]:
-        """Scope-check, decide with a fresh stamp, save; answer with the updated session."""
-        await scoped(patient_id, session_id, principal)
-        stamp = service.stamp()
-        return view_of(await change(patient_id, decide(stamp)), session_id)
+        """Decide with a fresh stamp on the record as stored, only if the token covers the
+        session's current site there (DESIGN safety invariant 3: a transfer moves the session,
+        and with it who may chart it); save; answer with the updated session."""
+        decision = decide(service.stamp())
+
+        def in_scope_then(record: TreatmentRecord) -> Outcome:
+            if not in_scope(principal, record):
+                raise PatientNotFound(patient_id)
+            if not principal.may_access(session_of(record, session_id).site_id):
+                raise SessionNotFound(session_id)
+            return decision(record)
+
+        return view_of(await change(patient_id, in_scope_then), session_id)
 
     @router.post("", status_code=status.HTTP_201_CREATED)
     async def check_in(
@@ -218,6 +249,19 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         def decide(stamp: Stamp) -> Decision:
             command = body.to_command(session_id, principal.subject, stamp.now)
             return lambda r: gates.decide_override_hold(r, command, stamp, rules)
+
+        return await act(patient_id, session_id, principal, decide)
+
+    @router.post("/{session_id}/discharge-blood-pressure/accept")
+    async def accept_discharge_bp(
+        patient_id: str, session_id: str, body: AcceptBloodPressureIn, principal: Prescriber
+    ) -> dict[str, Any]:
+        """A prescriber accepts a post-dose reading above the pre-dose limit for discharge,
+        with a reason (DESIGN safety invariant 5)."""
+
+        def decide(stamp: Stamp) -> Decision:
+            command = body.to_command(session_id, principal.subject, stamp.now)
+            return lambda r: gates.decide_accept_discharge_bp(r, command, stamp, rules)
 
         return await act(patient_id, session_id, principal, decide)
 

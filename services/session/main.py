@@ -18,7 +18,7 @@ def wire(service: Service, store: Store, rules: SessionRules) -> dict[Topic, Rou
     event routing table."""
     service.http.include_router(routes(service, store, rules))
     service.sweep("session-monitoring-clocks", clock_sweep(store, rules))
-    handlers = event_routes(store, rules)
+    handlers = event_routes(service, store, rules)
     for topic, table in handlers.items():
         service.subscribe(topic, table)
     return handlers

@@ -66,6 +66,17 @@ class SessionRules(BaseSettings):
     bp_recheck_grace_min: int = Field(
         default=15, ge=0, description="The recheck is overdue this long after it was due."
     )
+    pre_dose_bp_max_age_min: int = Field(
+        default=60,
+        ge=1,
+        description="DESIGN safety invariant 3: a pre-dose BP within this many minutes of "
+        "the dose.",
+    )
+    discharge_bp_max_age_min: int = Field(
+        default=15,
+        ge=1,
+        description="DESIGN safety invariant 5: a BP within this many minutes before discharge.",
+    )
     serious_ae_acknowledge_hours: float = Field(
         default=1.0,
         gt=0,

@@ -90,8 +90,11 @@ def decide_adverse_event(
     if flag_id is None:
         return updated, events
     acknowledge_by = at + timedelta(hours=rules.serious_ae_acknowledge_hours)
-    updated.open_risk_flags[str(flag_id)] = RiskFlag(
-        kind=RiskKind.SERIOUS_ADVERSE_EVENT, severity=RiskSeverity.URGENT, raised_at=at
+    updated.risk_flags[str(flag_id)] = RiskFlag(
+        kind=RiskKind.SERIOUS_ADVERSE_EVENT,
+        severity=RiskSeverity.URGENT,
+        raised_at=at,
+        raised_by=stamp.producer,
     )
     events += [
         RiskFlagRaised(
@@ -125,7 +128,7 @@ def decide_acknowledge_flag(
         raise RiskFlagNotFound(str(command.flag_id))
     check_observed_at(command.observed_at, stamp.now, rules, not_before=raised[0].observed_at)
     updated = record.model_copy(deep=True)
-    updated.open_risk_flags.pop(str(command.flag_id))
+    updated.risk_flags[str(command.flag_id)].acknowledged_at = command.observed_at
     event = RiskFlagAcknowledged(
         **envelope(stamp, command.observed_at, record.patient_id, session.site_id),
         flag_id=command.flag_id,

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from contracts import EventBase, Topic, stable_id
-from contracts.intake import ConsentRecorded
+from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked
-from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Protocol
+from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
 from services.coaching.main import create_app as coaching_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
@@ -56,11 +56,19 @@ async def publish(settings: Settings, topic: Topic, event: EventBase) -> None:
 
 
 async def enrolled_and_booked(settings: Settings, pid: str, appointment: str) -> None:
-    """What intake and scheduling would have published: REMS enrolment, then the booking."""
+    """What intake and scheduling would have published a day before: approval, treatment
+    consent and REMS enrolment, then the booking."""
     now = datetime.now(UTC)
-    consent = ConsentRecorded(
-        **envelope(pid, "intake"), consent=ConsentKind.REMS_ENROLMENT, given=True
+    approved = EligibilityDecided(
+        **envelope(pid, "intake"),
+        decision=Decision.APPROVED,
+        decided_by="dr-int",
+        protocol=Protocol.ESKETAMINE_TRD,
     )
+    consents = [
+        ConsentRecorded(**envelope(pid, "intake"), consent=kind, given=True)
+        for kind in (ConsentKind.TREATMENT, ConsentKind.REMS_ENROLMENT)
+    ]
     booked = AppointmentBooked(
         **envelope(pid, "scheduling"),
         appointment_id=appointment,
@@ -71,7 +79,8 @@ async def enrolled_and_booked(settings: Settings, pid: str, appointment: str) ->
         protocol=Protocol.ESKETAMINE_TRD,
         course_phase=CoursePhase.INDUCTION,
     )
-    await publish(settings, Topic.INTAKE, consent)
+    for fact in (approved, *consents):
+        await publish(settings, Topic.INTAKE, fact)
     await publish(settings, Topic.SCHEDULING, booked)
 
 
@@ -124,6 +133,7 @@ async def test_a_booked_appointment_runs_to_discharge_and_coaching_follow_up(
         assert dose.status_code == 201, dose.text
         assert dose.json()["dose"]["devices"] == 2
         assert (await chart("vitals", vitals(134, 84), 50)).status_code == 201
+        assert (await chart("vitals", vitals(130, 82), 10 + 110)).status_code == 201
         early = await chart("discharge", READY, 10 + 119)
         assert early.json()["reasons"] == ["monitoring_time: 119 of 120 min"]
         done = await chart("discharge", READY, 10 + 120)

@@ -35,10 +35,17 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from contracts import Topic
 from contracts.coaching import CoachAssigned, FollowUpTaskCreated
-from contracts.intake import ConsentRecorded
+from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked
 from contracts.session import SessionDischarged
-from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Protocol, TaskKind
+from contracts.vocabulary import (
+    AppointmentKind,
+    ConsentKind,
+    CoursePhase,
+    Decision,
+    Protocol,
+    TaskKind,
+)
 from services.coaching.main import build as build_coaching
 from services.intake.main import wire as wire_intake
 from services.intake.rules import IntakeRules
@@ -215,8 +222,15 @@ async def session_world() -> AsyncIterator[World]:
                 consent=ConsentKind.TREATMENT,
                 given=True,
             )
+            approved = EligibilityDecided(
+                **before.envelope(patient, target.site),
+                decision=Decision.APPROVED,
+                decided_by="dr-psy",
+                protocol=Protocol.IV_KETAMINE_SERIES,
+            )
             await handlers[Topic.SCHEDULING][AppointmentBooked](booked)
             await handlers[Topic.INTAKE][ConsentRecorded](consent)
+            await handlers[Topic.INTAKE][EligibilityDecided](approved)
             checked_in = await client.post(
                 f"/patients/{patient}/sessions",
                 json={"appointment_id": f"apt-{patient}"},
@@ -574,3 +588,23 @@ async def test_no_route_answers_outside_the_callers_scope(service: str) -> None:
     assert verdicts.routes > 0
     assert verdicts.allowed, "no request in the caller's own scope succeeded"
     assert not verdicts.violations, "\n".join(verdicts.violations)
+
+
+async def test_only_a_prescriber_extends_a_course_and_the_matrix_checks_it() -> None:
+    """DESIGN safety invariant 6: the extension route admits psychiatrists alone, documents
+    its body, and the scheduling matrix above sends it for every role and scope."""
+    async with scheduling_world() as world:
+        spec = world.app.openapi()
+        (op,) = [
+            op
+            for op in operations(world.app)
+            if (op.method, op.path) == ("POST", "/patients/{patient_id}/course/extend")
+        ]
+        assert op.roles == frozenset({Role.PSYCHIATRIST})
+        body = body_schema(op, spec)
+        assert body is not None
+        assert set(body["required"]) == {"planned_doses", "reason"}
+        own = request(world, op, world.targets[OWN])
+        headers = token(cast(Settings, world.app.state.settings), Role.PSYCHIATRIST, (HOME,))
+        extended = await world.client.post(own.url, json=own.body, headers=headers)
+        assert extended.status_code == 200

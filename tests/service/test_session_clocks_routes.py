@@ -11,7 +11,9 @@ from contracts import Topic
 from contracts.envelope import stable_id
 from services.runtime.auth import Role
 from tests.service.test_session_routes import (
+    APPROVED,
     BOOKED,
+    CONSENTED,
     DISCHARGE,
     ENROLLED,
     INTERACTION,
@@ -138,7 +140,8 @@ async def test_an_overdue_40_minute_bp_fires_once_with_two_sweepers(harness: Har
 async def test_the_monitoring_form_is_due_then_overdue_then_submitted(harness: Harness) -> None:
     session = dosed(harness)
     ready = {"ready_to_leave_at": at(10 + 95).isoformat(), "sedation_observed": True}
-    harness.post(f"/{session}/discharge", DISCHARGE | ready, 10 + 125)
+    harness.post(f"/{session}/vitals", vitals(126, 80), 10 + 120)
+    assert harness.post(f"/{session}/discharge", DISCHARGE | ready, 10 + 125).is_success
     form = harness.get(f"/{session}/monitoring-form").json()
     assert form["missing"] == ["dissociation_observed"]
     assert form["due_by"] == (at(10) + timedelta(days=7)).isoformat().replace("+00:00", "Z")
@@ -165,6 +168,8 @@ async def test_the_monitoring_form_is_due_then_overdue_then_submitted(harness: H
 
 async def test_check_in_of_an_esketamine_patient_not_rems_enrolled_is_refused() -> None:
     fresh = Harness()
+    await fresh.receive(Topic.INTAKE, APPROVED)
+    await fresh.receive(Topic.INTAKE, CONSENTED)
     await fresh.receive(Topic.SCHEDULING, BOOKED)
     await fresh.receive(Topic.INTAKE, INTERACTION)
 

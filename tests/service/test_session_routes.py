@@ -11,12 +11,13 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from contracts import EventBase, Topic
-from contracts.intake import ConsentRecorded, MedicationInteractionFlagged
+from contracts.intake import ConsentRecorded, EligibilityDecided, MedicationInteractionFlagged
 from contracts.scheduling import AppointmentBooked
 from contracts.vocabulary import (
     AppointmentKind,
     ConsentKind,
     CoursePhase,
+    Decision,
     Interaction,
     Protocol,
 )
@@ -95,6 +96,13 @@ BOOKED = AppointmentBooked(
     course_phase=CoursePhase.INDUCTION,
 )
 ENROLLED = ConsentRecorded(**envelope("intake"), consent=ConsentKind.REMS_ENROLMENT, given=True)
+CONSENTED = ConsentRecorded(**envelope("intake"), consent=ConsentKind.TREATMENT, given=True)
+APPROVED = EligibilityDecided(
+    **envelope("intake"),
+    decision=Decision.APPROVED,
+    decided_by="dr-psy",
+    protocol=Protocol.ESKETAMINE_TRD,
+)
 INTERACTION = MedicationInteractionFlagged(
     **envelope("intake"),
     interaction=Interaction.LEVOTHYROXINE,
@@ -106,6 +114,8 @@ INTERACTION = MedicationInteractionFlagged(
 @pytest.fixture
 async def harness() -> Harness:
     harness = Harness()
+    await harness.receive(Topic.INTAKE, APPROVED)
+    await harness.receive(Topic.INTAKE, CONSENTED)
     await harness.receive(Topic.INTAKE, ENROLLED)
     await harness.receive(Topic.SCHEDULING, BOOKED)
     await harness.receive(Topic.INTAKE, INTERACTION)
@@ -148,13 +158,18 @@ async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> N
     early = harness.post(f"/{session}/discharge", DISCHARGE | {"transport_confirmed": False}, 139)
     assert early.status_code == 409
     assert early.json()["error"] == "DischargeConditionsUnmet"
-    assert early.json()["reasons"] == ["monitoring_time: 119 of 120 min", "transport_confirmed"]
+    assert early.json()["reasons"] == [
+        "monitoring_time: 119 of 120 min",
+        "bp_before_discharge: no blood pressure in the 15 min before discharge",
+        "transport_confirmed",
+    ]
+    harness.post(f"/{session}/vitals", vitals(134, 84), 139.5)
     done = harness.post(f"/{session}/discharge", DISCHARGE, 140)
     assert done.status_code == 200, done.text
     assert done.json()["discharge"]["monitoring_minutes"] == 120
 
     read = harness.http.get(f"{SESSIONS}/{session}", headers=harness.token(Role.PSYCHIATRIST))
-    assert read.json()["vitals"][-1]["minutes_since_dose"] == 40
+    assert [r["minutes_since_dose"] for r in read.json()["vitals"][-2:]] == [40, 119]
     assert harness.outbox_types() == [
         "PatientCheckedIn",
         "VitalsRecorded",
@@ -162,6 +177,7 @@ async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> N
         "VitalsRecorded",
         "InteractionsAcknowledged",
         "DoseAdministered",
+        "VitalsRecorded",
         "VitalsRecorded",
         "SessionDischarged",
         "MonitoringFormDue",
@@ -171,7 +187,7 @@ async def test_a_treatment_day_from_check_in_to_discharge(harness: Harness) -> N
 async def test_a_redelivered_booking_is_absorbed_once(harness: Harness) -> None:
     await harness.receive(Topic.SCHEDULING, BOOKED)
 
-    assert harness.collection.docs[PATIENT]["version"] == 3
+    assert harness.collection.docs[PATIENT]["version"] == 5
 
 
 async def test_nurses_may_chart_retroactively_but_not_ahead_of_the_clock(harness: Harness) -> None:

@@ -85,10 +85,22 @@ def eligibility(
     return upstream_at(EligibilityDecided, at, decision=decision, decided_by="dr-psy")
 
 
-def record_with(*events: EventBase, enrolled: bool = True) -> TreatmentRecord:
-    """The patient's record after `events`; REMS-enrolled at intake unless told otherwise."""
+def treatment_consent(given: bool = True, at: datetime = T0 - timedelta(days=3)) -> EventBase:
+    return upstream_at(ConsentRecorded, at, consent=ConsentKind.TREATMENT, given=given)
+
+
+def record_with(
+    *events: EventBase, enrolled: bool = True, approved: bool = True, consented: bool = True
+) -> TreatmentRecord:
+    """The patient's record after `events`, which follow what intake sent three days before the
+    treatment day: an approval, treatment consent and REMS enrolment, unless told otherwise."""
     record: TreatmentRecord | None = None
-    for event in (rems_consent(), *events) if enrolled else events:
+    before = [
+        *([eligibility()] if approved else []),
+        *([treatment_consent()] if consented else []),
+        *([rems_consent()] if enrolled else []),
+    ]
+    for event in (*before, *events):
         record = absorb(event, record)
     assert record is not None
     return record
@@ -122,8 +134,23 @@ def dose(
 
 
 def discharge(
-    record: TreatmentRecord, at: datetime, session: str = SESSION, **overrides: bool
+    record: TreatmentRecord,
+    at: datetime,
+    session: str = SESSION,
+    bp_before: bool = True,
+    **overrides: bool,
 ) -> tuple[TreatmentRecord, Sequence[EventBase]]:
+    """Discharge at `at` with every condition met unless overridden; with `bp_before`, the
+    nurse first charts the pre-discharge BP (128/78, 5 min before) when none is that recent."""
+    readings = record.sessions[session].vitals if session in record.sessions else []
+    recent = readings and readings[-1].observed_at >= at - timedelta(minutes=15)
+    if (
+        bp_before
+        and readings
+        and not recent
+        and readings[-1].observed_at < at - timedelta(minutes=5)
+    ):
+        record, _ = vitals(record, at - timedelta(minutes=5), session=session)
     conditions = (
         dict(
             sedation_resolved=True,

@@ -25,7 +25,7 @@ from contracts.session import (
 )
 from contracts.vocabulary import AdverseEventSeverity, Interaction, Protocol, RiskKind
 from services.session.clocks import clock_index, decide_clocks
-from services.session.domain import CheckIn, OpenRiskFlag, RemsEnrolmentMissing, decide_check_in
+from services.session.domain import CheckIn, decide_check_in
 from services.session.dosing import (
     AdministerDose,
     DischargePatient,
@@ -43,6 +43,7 @@ from services.session.gates import (
     decide_acknowledge_interactions,
     decide_override_hold,
 )
+from services.session.invariants import OpenRiskFlag, RemsEnrolmentMissing
 from services.session.record import TreatmentRecord, absorb
 from services.session.rems_form import (
     MonitoringFormAlreadySubmitted,
@@ -84,6 +85,8 @@ LEVOTHYROXINE = dict(
 
 
 def leave(record: TreatmentRecord, at_minutes: float, **extra: Any) -> TreatmentRecord:
+    """Chart the pre-discharge BP 5 min before, then discharge with every condition met."""
+    record, _ = vitals(record, minutes(at_minutes - 5))
     ready = DischargePatient(SESSION, True, True, True, True, True, minutes(at_minutes))
     command = replace(ready, **extra)
     record, _ = decide_discharge(record, command, stamp_at(minutes(at_minutes)), RULES)
@@ -285,6 +288,7 @@ def test_the_flag_of_a_serious_event_blocks_the_next_check_in_until_acknowledged
 
 def test_the_discharge_tells_coaching_about_adverse_events_and_the_form() -> None:
     record, _ = adverse(dosed_esketamine(), AdverseEventSeverity.MILD)
+    record, _ = vitals(record, minutes(135))
     command = DischargePatient(SESSION, True, True, True, True, True, minutes(140))
 
     _, events = decide_discharge(record, command, stamp_at(minutes(140)), RULES)
@@ -392,7 +396,7 @@ def test_the_form_is_assembled_from_the_session() -> None:
     assert (fields["monitoring_minutes"], fields["ready_to_leave_minutes"]) == (125, 90)
     assert fields["bp_pre_dose"] == {"systolic": 128, "diastolic": 78, "minutes_since_dose": None}
     assert fields["bp_40_min"]["minutes_since_dose"] == 40
-    assert fields["bp_pre_discharge"]["minutes_since_dose"] == 40
+    assert fields["bp_pre_discharge"]["minutes_since_dose"] == 120
     assert form["missing"] == ["dissociation_observed"]
 
 

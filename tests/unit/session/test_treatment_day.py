@@ -32,7 +32,6 @@ from services.session.domain import (
     CheckIn,
     NoDosingBooking,
     ObservedAtOutOfRangeError,
-    OpenRiskFlag,
     RecordVitals,
     decide_check_in,
     decide_vitals,
@@ -47,6 +46,7 @@ from services.session.dosing import (
     IvWeightRequired,
     PreDoseVitalsMissing,
 )
+from services.session.invariants import OpenRiskFlag
 from services.session.record import SessionAlreadyDischarged, absorb
 from tests.unit.session.builders import (
     APPOINTMENT,
@@ -349,9 +349,12 @@ def test_discharge_without_a_post_dose_bp_is_refused() -> None:
     record, _ = dose(record, minutes(10))
 
     with pytest.raises(DischargeConditionsUnmet) as refused:
-        discharge(record, minutes(10 + 120))
+        discharge(record, minutes(10 + 120), bp_before=False)
 
-    assert refusal_reasons(refused) == ["post_dose_blood_pressure"]
+    assert refusal_reasons(refused) == [
+        "bp_40_min: no blood pressure charted from 30 min after the dose",
+        "bp_before_discharge: no blood pressure in the 15 min before discharge",
+    ]
 
 
 def test_discharge_of_a_never_dosed_session_is_refused() -> None:

@@ -13,10 +13,8 @@ from contracts.session import DoseAdministered, PatientCheckedIn
 from contracts.vocabulary import AdverseEventSeverity, Decision, Interaction, Protocol
 from services.session.domain import (
     CheckIn,
-    EligibilityNotApproved,
     ObservedAtOutOfRangeError,
     ObservedBeforeReferral,
-    RemsEnrolmentMissing,
     TreatmentDayAlreadyOpen,
     decide_check_in,
     session_id_for,
@@ -28,6 +26,7 @@ from services.session.gates import (
     decide_acknowledge_interactions,
     decide_override_hold,
 )
+from services.session.invariants import EligibilityNotApproved, RemsEnrolmentMissing
 from services.session.record import SessionCancelled, TreatmentRecord, absorb
 from services.session.rules import SessionRules
 from services.session.safety import (
