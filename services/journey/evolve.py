@@ -35,6 +35,17 @@ def _course(j: Journey, e: Entry) -> None:
     j.protocol, j.doses_planned = e.facts["protocol"], e.facts["planned_doses"]
 
 
+def _extended(j: Journey, e: Entry) -> None:
+    """Only a prescriber extends a course; a completed course is active again."""
+    j.doses_planned = e.facts["planned_doses"]
+
+
+def _unsafe_dose(j: Journey, e: Entry) -> None:
+    """DESIGN safety invariants: a dose that slipped through the window between services is
+    shown, never hidden, until the prescriber's review acknowledges its flag."""
+    j.unsafe_doses[e.facts["session_id"]] = e.facts["rule"]
+
+
 def _booked(j: Journey, e: Entry) -> None:
     f = e.facts
     j.appointments[f["appointment_id"]] = Appointment(
@@ -203,6 +214,8 @@ EVOLVE: dict[str, Callable[[Journey, Entry], None]] = {
     "MedicationInteractionFlagged": _interaction,
     "EligibilityDecided": _decided,
     "CourseScheduled": _course,
+    "CourseExtended": _extended,
+    "UnsafeDoseDetected": _unsafe_dose,
     "AppointmentBooked": _booked,
     "AppointmentRescheduled": _rescheduled,
     "AppointmentCancelled": _appointment_status("cancelled"),

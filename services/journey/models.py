@@ -65,6 +65,11 @@ class Journey(BaseModel):
     monitoring_alerts: dict[str, str] = Field(default_factory=dict)
     serious_adverse_events: int = 0
     hold_overrides: int = 0
+    unsafe_doses: dict[str, str] = Field(
+        default_factory=dict,
+        description="Session id -> the safety rule a dose was found to break after it was "
+        "given (a fact reached the session service late); the prescriber reviews it.",
+    )
     escalated_risk_flags: list[str] = Field(default_factory=list)
     blocking_contraindications: list[str] = Field(default_factory=list)
     pending_proposals: dict[str, str] = Field(default_factory=dict)

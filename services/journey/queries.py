@@ -40,6 +40,7 @@ def dashboard(
         totals["monitoring_forms_overdue"] += sum(j.forms_due.values())
         totals["monitoring_alerts"] += len(j.monitoring_alerts)
         totals["serious_adverse_events"] += j.serious_adverse_events
+        totals["unsafe_doses"] += len(j.unsafe_doses)
         totals["escalated_risk_flags"] += len(j.escalated_risk_flags)
         totals["open_risk_flags"] += len(j.open_risk_flags)
         totals["open_tasks"] += len(j.open_tasks)
@@ -76,6 +77,7 @@ def dashboard(
                 "monitoring_forms_overdue",
                 "monitoring_alerts",
                 "serious_adverse_events",
+                "unsafe_doses",
                 "open_risk_flags",
                 "escalated_risk_flags",
                 "courses_blocked",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from contracts.coaching import (
     CoachAssigned,
@@ -12,7 +13,8 @@ from contracts.coaching import (
     RelapseSuspected,
     ResponseAchieved,
 )
-from contracts.scheduling import BoosterProposed, CourseBlocked, ProposalDecided
+from contracts.scheduling import BoosterProposed, CourseBlocked, CourseExtended, ProposalDecided
+from contracts.session import UnsafeDoseDetected
 from contracts.vocabulary import Protocol, TaskKind
 from services.journey.domain import Journey, add
 from services.journey.queries import dashboard
@@ -124,3 +126,29 @@ def test_monitoring_forms_alerts_and_escalated_flags_open_and_close() -> None:
         later = add(later, PID, event)
     assert later.monitoring_alerts == {}
     assert (later.open_risk_flags, later.escalated_risk_flags) == ([], [])
+
+
+def test_an_unsafe_dose_and_a_course_extension_are_shown_and_counted() -> None:
+    journey = fold(
+        CourseExtended(
+            **at(0, "scheduling", 30),
+            course_id="crs-1",
+            planned_doses=10,
+            previous_planned_doses=8,
+            extended_by="dr-psy",
+            reason="partial response",
+        ),
+        UnsafeDoseDetected(
+            **at(5, "session", 31),
+            session_id="ses-1",
+            dosed_at=T0,
+            rule="OpenRiskFlag",
+            facts=["phq9_item9 flag raised before the dose, not acknowledged"],
+            prescriber_id="dr-psy",
+        ),
+    )
+
+    assert journey.doses_planned == 10
+    assert journey.unsafe_doses == {"ses-1": "OpenRiskFlag"}
+    board = dashboard("site-north", [journey], T0, ZoneInfo("UTC"))
+    assert board["unsafe_doses"] == 1
