@@ -10,7 +10,7 @@ STACK := bash infra/local/stack.sh
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: help install up down status logs demo test test-unit lint docs token dlq redrive bench rebuild clean
+.PHONY: help install up down status logs demo test test-unit safety-soak lint docs token dlq redrive bench rebuild clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: install ## unit, service, integration and e2e tiers against a real broker 
 
 test-unit: install ## pure domain tests only: no servers, seconds
 	$(PY) -m pytest tests/unit
+
+safety-soak: install ## the cross-service safety model for thousands of examples (EXAMPLES=5000)
+	SAFETY_MODEL_EXAMPLES=$(or $(EXAMPLES),5000) $(PY) -m pytest tests/unit/test_safety_model.py -p no:cacheprovider --hypothesis-show-statistics
 
 lint: install ## ruff and mypy --strict
 	$(PY) -m ruff check .
