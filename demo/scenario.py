@@ -65,10 +65,16 @@ class Scenario:
         return str(created["patient_id"])
 
     def approve(self, pid: str, protocol: str, planned: int | None = None) -> Json:
-        if protocol == "esketamine_trd":
+        """Treatment consent (and REMS enrolment for esketamine), then the approval, all
+        charted six hours back: the treatment days below are charted hours back too, and
+        each step must follow the facts it depends on (DESIGN safety invariants 1, 3)."""
+        earlier = iso(datetime.now(UTC) - timedelta(hours=6))
+        consents = ["treatment", *(["rems_enrolment"] if protocol == "esketamine_trd" else [])]
+        for consent in consents:
             self.api.post("intake", f"/patients/{pid}/consents", Role.INTAKE_COORDINATOR,
-                          {"consent": "rems_enrolment", "given": True})  # fmt: skip
-        body = {"decision": "approved", "protocol": protocol, "planned_doses": planned}
+                          {"consent": consent, "given": True, "recorded_at": earlier})  # fmt: skip
+        body = {"decision": "approved", "protocol": protocol, "planned_doses": planned,
+                "decided_at": earlier}  # fmt: skip
         return dict(
             self.api.post("intake", f"/patients/{pid}/eligibility", Role.PSYCHIATRIST, body)
         )
