@@ -60,10 +60,11 @@ docs: install ## regenerate contracts/generated (JSON Schemas, AsyncAPI)
 token: install ## mint a dev token: make token ROLE=psychiatrist SITES=site-north
 	@$(PY) -m services.runtime.auth --role $(or $(ROLE),ops) --sites $(or $(SITES),*)
 
-bench: install ## print projection and rebuild throughput (N=patients, default 1000) and write contention
+bench: install ## print projection and rebuild throughput (N=patients, default 1000), write contention and the safety race window
 	$(STACK) infra-up
 	$(PY) -m bench $(if $(N),--patients $(N))
 	$(PY) -m bench.contention
+	$(PY) -m bench.race_window
 
 rebuild: install ## rebuild the journey projection from the topics, with a progress bar
 	$(PY) -m services.journey.rebuild
