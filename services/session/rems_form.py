@@ -132,14 +132,16 @@ def decide_submit_form(
     record: TreatmentRecord, command: SubmitForm, stamp: Stamp, rules: SessionRules
 ) -> tuple[TreatmentRecord, list[MonitoringFormSubmitted]]:
     """Spravato REMS: the healthcare setting submits the Patient Monitoring Form for every
-    treatment session, within 7 days. A late submission is accepted and clears the alert."""
+    treatment session, within 7 days. A late submission is accepted and clears the alert. The
+    form follows the discharge it reports (DESIGN safety invariant 1)."""
     session = session_of(record, command.session_id).model_copy(deep=True)
     form = session.monitoring_form
     if form is None:
         raise MonitoringFormNotRequired(session.session_id)
     if form.submitted_at is not None:
         raise MonitoringFormAlreadySubmitted(session.session_id)
-    check_observed_at(command.observed_at, stamp.now, rules)
+    discharged = session.discharge.discharged_at if session.discharge else None
+    check_observed_at(command.observed_at, stamp.now, rules, not_before=discharged)
     fields = form_fields(session, command, rules)
     missing = [k for k, v in fields.items() if v is None and k not in OPTIONAL]
     if missing:

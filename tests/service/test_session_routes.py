@@ -12,7 +12,7 @@ from httpx import Response
 
 from contracts import EventBase, Topic
 from contracts.intake import ConsentRecorded, EligibilityDecided, MedicationInteractionFlagged
-from contracts.scheduling import AppointmentBooked
+from contracts.scheduling import AppointmentBooked, CourseTransferred
 from contracts.vocabulary import (
     AppointmentKind,
     ConsentKind,
@@ -265,3 +265,32 @@ async def test_only_nurses_of_the_site_chart_and_only_clinical_roles_read(
         403,
     ]
     assert other_site.json() == {**unknown.json(), "reasons": other_site.json()["reasons"]}
+
+
+async def test_after_a_transfer_only_the_new_sites_nurses_chart_the_open_session(
+    harness: Harness,
+) -> None:
+    """DESIGN safety invariant 3 and 6: the nurse's token covers the session's current site;
+    a transfer moves the undosed session, and with it who may dose."""
+    session = harness.post("", {"appointment_id": "apt-1"}, 0).json()["session_id"]
+    harness.post(f"/{session}/interactions/acknowledge", {}, 1)
+    harness.post(f"/{session}/vitals", vitals(128, 80), 5)
+    moved = CourseTransferred(
+        **{**envelope("scheduling"), "occurred_at": at(6), "site_id": "site-south"},
+        course_id="crs-1",
+        from_site_id=SITE,
+        to_site_id="site-south",
+        reason="patient moved",
+    )
+    await harness.receive(Topic.SCHEDULING, moved)
+    harness.now = at(10)
+    dose = {"dose_mg": 56, "lot_number": "L1"}
+
+    old_site = harness.http.post(f"{SESSIONS}/{session}/dose", json=dose, headers=harness.token())
+    new_site = harness.http.post(
+        f"{SESSIONS}/{session}/dose", json=dose, headers=harness.token(sites=("site-south",))
+    )
+
+    assert (old_site.status_code, old_site.json()["error"]) == (404, "PatientNotFound")
+    assert new_site.status_code == 201, new_site.text
+    assert new_site.json()["site_id"] == "site-south"

@@ -25,7 +25,7 @@ from contracts.session import (
 )
 from contracts.vocabulary import AdverseEventSeverity, Interaction, Protocol, RiskKind
 from services.session.clocks import clock_index, decide_clocks
-from services.session.domain import CheckIn, decide_check_in
+from services.session.domain import CheckIn, ObservedAtOutOfRangeError, decide_check_in
 from services.session.dosing import (
     AdministerDose,
     DischargePatient,
@@ -430,6 +430,16 @@ def test_a_submitted_form_stops_the_clock_and_is_submitted_once() -> None:
     assert clock_index(record, RULES)["clocks_pending"] is False
     with pytest.raises(MonitoringFormAlreadySubmitted):
         decide_submit_form(record, command, stamp_at(minutes(301)), RULES)
+
+
+def test_a_form_charted_before_the_discharge_it_reports_is_rejected() -> None:
+    record = discharged_with_form(ready_to_leave_at=minutes(10 + 95))
+    early = SubmitForm(
+        SESSION, "rn-1", minutes(10 + 124), sedation_observed=True, dissociation_observed=True
+    )
+
+    with pytest.raises(ObservedAtOutOfRangeError):
+        decide_submit_form(record, early, stamp_at(minutes(300)), RULES)
 
 
 def test_ready_to_leave_must_lie_between_dose_and_discharge() -> None:
