@@ -9,30 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import time
-import uuid
 
+from bench.deployment import throwaway
 from services.journey.main import create_app
 from services.runtime.auth import Role
-from services.runtime.settings import Settings
-from services.runtime.topics import ensure_topics
 from tests.integration.test_journey_rebuild import publish_all
 from tests.support.running import auth, eventually, running
-from tests.support.servers import Servers, remove_deployment
 
 
 async def bench(patients: int) -> None:
-    deployment = f"bench{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        mongodb_url=os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017"),
-        kafka_topic_prefix=f"{deployment}.",
-        deployment=deployment,
-    )
-    await ensure_topics(settings)
-    try:
+    async with throwaway("bench") as settings:
         t0 = time.perf_counter()
         events = await publish_all(settings, patients)
         published = time.perf_counter() - t0
@@ -64,9 +52,6 @@ async def bench(patients: int) -> None:
         print(f"rebuild:         {rebuild_rate:8.0f} events/s ({view['seconds']:.1f}s, "
               f"a commit per patient per batch; {view['state']})")  # fmt: skip
         print(f"peak RSS of this process (service + load generator): {rss_mb:.0f} MiB")
-    finally:
-        await remove_deployment(Servers(settings.kafka_bootstrap_servers, settings.mongodb_url,
-                                        "bench"), deployment)  # fmt: skip
 
 
 def main() -> None:

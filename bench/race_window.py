@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 import uuid
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from bench.deployment import throwaway
 from contracts import EventBase, Topic
 from contracts.intake import ConsentRecorded, EligibilityDecided, RiskFlagRaised
 from contracts.scheduling import AppointmentBooked
@@ -43,10 +43,8 @@ from contracts.vocabulary import (
 )
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
-from services.runtime.topics import ensure_topics
 from services.session.main import create_app as session_app
 from tests.support.running import auth, eventually, running
-from tests.support.servers import Servers, remove_deployment
 
 SITE = "site-north"
 RESULTS = Path(__file__).parent / "results" / "race-window.json"
@@ -185,44 +183,39 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 async def bench(patients: int) -> dict[str, dict[str, float]]:
-    deployment = f"race{uuid.uuid4().hex[:8]}"
-    settings = Settings(
-        kafka_bootstrap_servers=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        mongodb_url=os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017"),
-        kafka_topic_prefix=f"{deployment}.",
-        deployment=deployment,
-    )
-    await ensure_topics(settings)
     results: dict[str, list[float]] = {"coaching_flag": [], "intake_withdrawal": [], "detect": []}
-    try:
+    async with throwaway("race") as settings:
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
         await producer.start()
-        async with running(session_app(settings.for_service("session"))) as http:
-            b = Bench(settings, http, producer)
-            for n in range(patients):
-                pid = f"pat-race-{n}"
-                session = await b.ready_to_dose(pid)
-                if n % 3 == 0:
-                    flag = b.flag(pid, datetime.now(UTC))
-                    seconds = await b.window(session, Topic.COACHING, flag, "OpenRiskFlag")
-                    results["coaching_flag"].append(seconds)
-                elif n % 3 == 1:
-                    withdrawn = ConsentRecorded(
-                        **envelope(pid, "intake", datetime.now(UTC)),
-                        consent=ConsentKind.TREATMENT,
-                        given=False,
-                    )
-                    seconds = await b.window(
-                        session, Topic.INTAKE, withdrawn, "TreatmentConsentMissing"
-                    )
-                    results["intake_withdrawal"].append(seconds)
-                else:
-                    results["detect"].append(await b.detection(pid, session))
-    finally:
-        await producer.stop()
-        servers = Servers(settings.kafka_bootstrap_servers, settings.mongodb_url, "bench")
-        await remove_deployment(servers, deployment)
+        try:
+            async with running(session_app(settings.for_service("session"))) as http:
+                await measure(Bench(settings, http, producer), patients, results)
+        finally:
+            await producer.stop()
     return {path: summary(samples) for path, samples in results.items() if samples}
+
+
+async def measure(b: Bench, patients: int, results: dict[str, list[float]]) -> None:
+    """Every third patient per path: a coaching flag, an intake withdrawal, a late flag."""
+    for n in range(patients):
+        pid = f"pat-race-{n}"
+        session = await b.ready_to_dose(pid)
+        if n % 3 == 0:
+            flag = b.flag(pid, datetime.now(UTC))
+            results["coaching_flag"].append(
+                await b.window(session, Topic.COACHING, flag, "OpenRiskFlag")
+            )
+        elif n % 3 == 1:
+            withdrawn = ConsentRecorded(
+                **envelope(pid, "intake", datetime.now(UTC)),
+                consent=ConsentKind.TREATMENT,
+                given=False,
+            )
+            results["intake_withdrawal"].append(
+                await b.window(session, Topic.INTAKE, withdrawn, "TreatmentConsentMissing")
+            )
+        else:
+            results["detect"].append(await b.detection(pid, session))
 
 
 def main() -> None:

@@ -235,31 +235,28 @@ def test_a_dose_beyond_the_prescribers_plan_is_refused_until_a_prescriber_extend
     assert checked_in(absorb(extended, record)).sessions[SESSION].dose_number == 2
 
 
-def test_a_transfer_moves_the_open_session_to_the_new_site() -> None:
-    transferred = upstream_at(
+def transferred_at(at: datetime) -> EventBase:
+    return upstream_at(
         CourseTransferred,
-        minutes(6),
+        at,
         course_id="crs-1",
         from_site_id=SITE,
         to_site_id=OTHER_SITE,
         reason="moved house",
     )
-    record = ready_to_dose(transferred)
+
+
+def test_a_transfer_moves_the_open_session_to_the_new_site() -> None:
+    record = ready_to_dose(transferred_at(minutes(6)))
 
     assert record.sessions[SESSION].site_id == OTHER_SITE
     assert record.bookings[APPOINTMENT].site_id == OTHER_SITE
 
 
 def test_a_dose_after_the_new_sites_certification_lapsed_is_refused_after_a_transfer() -> None:
-    transferred = upstream_at(
-        CourseTransferred,
-        minutes(6),
-        course_id="crs-1",
-        from_site_id=SITE,
-        to_site_id=OTHER_SITE,
-        reason="moved house",
+    record = ready_to_dose(
+        transferred_at(minutes(6)), site_certified(False, minutes(7), OTHER_SITE)
     )
-    record = ready_to_dose(transferred, site_certified(False, minutes(7), OTHER_SITE))
 
     with pytest.raises(SiteNotRemsCertified):
         dose(record, minutes(10))
