@@ -22,7 +22,7 @@ from contracts.session import SessionDischarged
 from contracts.vocabulary import CoursePhase, TaskKind
 from services.coaching.roster import Availability, CoachPool
 from services.coaching.rules import CoachingRules
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.refusals import InvalidValue, NotFound, NotPermitted, RuleViolation
 
 CheckIn = Literal["ok", "concern"]
 
@@ -31,20 +31,16 @@ class CoachingError(RuleViolation):
     """Base of coaching's named rule violations."""
 
 
-class TaskOfAnotherCoachError(CoachingError):
+class TaskOfAnotherCoachError(CoachingError, NotPermitted):
     """Only the coach a follow-up task is assigned to may complete it."""
-
-    status_code = 403
 
 
 class TaskAlreadyCompletedError(CoachingError):
     """A follow-up task is completed once; its outcome is already recorded."""
 
 
-class Phq9AnswersRequiredError(CoachingError):
+class Phq9AnswersRequiredError(CoachingError, InvalidValue):
     """A PHQ-9 follow-up task is completed with the nine PHQ-9 answers."""
-
-    status_code = 422
 
 
 class UnknownTaskError(NotFound):

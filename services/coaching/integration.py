@@ -20,23 +20,20 @@ from services.coaching.domain import (
     new_task,
 )
 from services.coaching.rules import CoachingRules
+from services.runtime.refusals import InvalidValue
 
 
 class IntegrationSessionAlreadyRecordedError(CoachingError):
     """An integration session is recorded once; this id already has a different record."""
 
 
-class IntegrationSessionInFutureError(CoachingError):
+class IntegrationSessionInFutureError(CoachingError, InvalidValue):
     """An integration session is recorded after it was held, not before."""
 
-    status_code = 422
 
-
-class IntegrationSessionBeforeDoseError(CoachingError):
+class IntegrationSessionBeforeDoseError(CoachingError, InvalidValue):
     """DESIGN safety invariant 1 (facts in order): an integration session follows the dose it
     integrates, so its held_at never precedes the dosed_at of that treatment day."""
-
-    status_code = 422
 
     def __init__(self, held_at: datetime, dosed_at: datetime) -> None:
         held, dosed = held_at.isoformat(), dosed_at.isoformat()

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import EventBase, UtcDatetime
-from services.runtime.errors import RuleViolation
+from services.runtime.refusals import RuleViolation
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "coaching.yaml"
 

@@ -22,9 +22,9 @@ from services.coaching.domain import UnknownPatientError, UnknownTaskError
 from services.coaching.handlers import Coaching
 from services.coaching.store import open_tasks_at, open_tasks_of
 from services.runtime.auth import ALL_SITES, Principal, Role, require
-from services.runtime.errors import NotFound
 from services.runtime.logging import get_logger
 from services.runtime.network import Network
+from services.runtime.refusals import NotFound
 
 log = get_logger(__name__)
 

@@ -37,7 +37,7 @@ from contracts.vocabulary import (
 from services.intake.coverage import Coverage, PayerRule, Trial, adequate_failed_trials, assess
 from services.intake.rules import INTERACTION_RULES, SAFETY_RULES, IntakeRules, SafetyFacts
 from services.intake.scoring import CssrsScreener, cssrs_risk, gad7_band, phq9_band
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.refusals import InvalidValue, NotFound
 
 Decided = tuple["IntakeRecord", list[EventBase]]
 
@@ -63,18 +63,14 @@ class Referral(BaseModel):
     received_at: datetime | None = None
 
 
-class ReferralReceivedInTheFuture(RuleViolation):
+class ReferralReceivedInTheFuture(InvalidValue):
     """DESIGN safety invariant 1: a referral's received_at (when it reached the clinic) may be
     earlier than its entry, never in the future beyond clock skew."""
 
-    status_code = 422
 
-
-class ChartedTimeOutOfRange(RuleViolation):
+class ChartedTimeOutOfRange(InvalidValue):
     """DESIGN safety invariant 1 (facts in order): a late entry's charted time lies within
     [the referral's received_at, now + clock skew] (422 naming the request field)."""
-
-    status_code = 422
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(reason)

@@ -30,9 +30,10 @@ from services.intake.rules import IntakeRules
 from services.intake.store import IntakeRecords, Responses
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
-from services.runtime.errors import NotFound, invalid_field
+from services.runtime.errors import invalid_field
 from services.runtime.logging import get_logger
 from services.runtime.network import Network
+from services.runtime.refusals import NotFound
 from services.runtime.service import Service
 
 log = get_logger(__name__)

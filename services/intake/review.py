@@ -13,7 +13,7 @@ from contracts.vocabulary import ConsentKind, Decision, Modality, Protocol
 from services.intake.coverage import pathway_for
 from services.intake.domain import Decided, IntakeRecord, charted
 from services.intake.rules import PROTOCOL_MODALITIES
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.refusals import NotFound, RuleViolation
 
 
 class IntakeRefusal(RuleViolation):

@@ -1,4 +1,4 @@
-"""Domain errors named after the broken rule, and their HTTP rendering: every error answer is
+"""Refusals (`refusals.py`) and their HTTP rendering: every error answer is
 one RFC 9457 problem document (`application/problem+json`), declared once for every route.
 
 A broken rule is a 409 (or the status its class names), a missing record a 404; a write that
@@ -21,27 +21,13 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
 from services.runtime.aggregate import ConcurrentUpdate
+from services.runtime.refusals import InvalidValue, NotFound, NotPermitted, Refusal
 
 RETRY_AFTER_S = 1
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE = "urn:kap:problem:"
 """Problem types of domain errors are `urn:kap:problem:<error>`; plain HTTP answers (401, 403,
 an unknown route) are `about:blank`, titled with the status phrase as RFC 9457 asks."""
-
-
-class RuleViolation(Exception):
-    """A command broke a named rule; the class docstring says which and why.
-
-    `reasons` lists what specifically is unmet (e.g. which discharge conditions)."""
-
-    status_code = 409
-    reasons: Sequence[str] = ()
-
-
-class NotFound(Exception):
-    """The addressed record does not exist (or not in the caller's scope)."""
-
-    status_code = 404
 
 
 class ValidationIssue(BaseModel):
@@ -103,8 +89,19 @@ def problem(
     )
 
 
+def status_of(refusal: Exception) -> int:
+    """The one place a refusal's meaning becomes an HTTP status."""
+    if isinstance(refusal, NotFound):
+        return 404
+    if isinstance(refusal, NotPermitted):
+        return 403
+    if isinstance(refusal, InvalidValue):
+        return 422
+    return 409
+
+
 async def _rule_or_missing(_request: Request, error: Exception) -> JSONResponse:
-    status = getattr(error, "status_code", 409)
+    status = status_of(error)
     return problem(status, type(error).__name__, explain(error), getattr(error, "reasons", ()))
 
 
@@ -176,8 +173,7 @@ def document(app: FastAPI) -> None:
 
 def install(app: FastAPI) -> None:
     document(app)
-    app.add_exception_handler(RuleViolation, _rule_or_missing)
-    app.add_exception_handler(NotFound, _rule_or_missing)
+    app.add_exception_handler(Refusal, _rule_or_missing)
     app.add_exception_handler(ConcurrentUpdate, _unavailable)
     app.add_exception_handler(ConnectionFailure, _unavailable)
     app.add_exception_handler(RequestValidationError, _invalid)

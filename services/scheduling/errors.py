@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.refusals import InvalidValue, NotFound, RuleViolation
 
 
-class InvalidBooking(RuleViolation):
+class InvalidBooking(InvalidValue):
     """The requested booking is not possible as asked."""
-
-    status_code = 422
 
 
 class SlotInPast(InvalidBooking):

@@ -38,7 +38,7 @@ from contracts.vocabulary import (
     RiskKind,
     RiskSeverity,
 )
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.refusals import NotFound, RuleViolation
 
 TREATMENT_DAY_KINDS = frozenset({AppointmentKind.DOSING, AppointmentKind.BOOSTER})
 

@@ -10,7 +10,7 @@ from contracts.envelope import EventBase, Stamp
 from contracts.intake import RiskFlagAcknowledged, RiskFlagRaised
 from contracts.session import AdverseEventReported, PrescriberNotified
 from contracts.vocabulary import AdverseEventSeverity, RiskKind, RiskSeverity
-from services.runtime.errors import NotFound
+from services.runtime.refusals import NotFound
 from services.session.domain import check_observed_at, envelope
 from services.session.record import (
     AdverseEvent,

@@ -63,7 +63,7 @@ from services.intake import domain as intake
 from services.intake import review
 from services.intake.domain import IntakeRecord
 from services.intake.rules import IntakeRules
-from services.runtime.errors import NotFound, RuleViolation
+from services.runtime.refusals import NotFound, RuleViolation
 from services.scheduling import commands as scheduling
 from services.scheduling import domain as scheduling_domain
 from services.scheduling.course import Course

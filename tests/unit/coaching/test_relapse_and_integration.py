@@ -32,6 +32,7 @@ from services.coaching.integration import (
 from services.coaching.outcomes import is_worsening, measure_phq9
 from services.coaching.roster import CoachPool
 from services.coaching.rules import CoachingRules
+from services.runtime.errors import status_of
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged, of, phq9, screened, stamp
 
 RULES = CoachingRules()
@@ -184,7 +185,7 @@ def test_an_integration_session_held_before_the_dose_it_integrates_is_refused() 
     early = DOSED_AT - timedelta(minutes=1)
     with pytest.raises(IntegrationSessionBeforeDoseError) as refused:
         record_session(record, held_at=early)
-    assert refused.value.status_code == 422
+    assert status_of(refused.value) == 422
     assert refused.value.reasons == [
         f"held_at {early.isoformat()} precedes the dose at {DOSED_AT.isoformat()} it integrates"
     ]

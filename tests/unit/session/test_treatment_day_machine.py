@@ -19,7 +19,7 @@ from contracts.envelope import EventBase
 from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked, AppointmentCancelled
 from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
-from services.runtime.errors import NotFound
+from services.runtime.refusals import NotFound
 from services.session.domain import (
     CheckIn,
     FieldOutOfRangeError,
