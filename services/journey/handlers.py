@@ -15,9 +15,9 @@ from services.journey.projections import content_hash as hash_of
 from services.journey.rebuild import Progress, replay
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
-from services.runtime.refusals import NotFound
 from services.runtime.lag import consumer_lag
 from services.runtime.network import Network
+from services.runtime.refusals import NotFound
 from services.runtime.service import Service
 
 READERS = tuple(Role)
