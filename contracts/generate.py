@@ -1,4 +1,5 @@
-"""Regenerate the checked-in JSON Schemas and AsyncAPI document: `python -m contracts.generate`."""
+"""Regenerate the checked-in JSON Schemas, AsyncAPI document and example FHIR bundle:
+`python -m contracts.generate`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 from contracts.catalog import EVENT_TYPES, TOPIC_EVENTS
 from contracts.envelope import SCHEMA_VERSION
 from contracts.topics import dlq
+from services.journey.fhir_example import example_bundle
 
 GENERATED = Path(__file__).parent / "generated"
 
@@ -75,8 +77,17 @@ def asyncapi_document() -> str:
     return yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
 
 
+def example_fhir_bundle() -> str:
+    """The journey service's FHIR R4B export of a synthetic, demo-like treated patient."""
+    return json.dumps(example_bundle(), indent=2) + "\n"
+
+
 def artefacts() -> dict[str, str]:
-    return {**event_schemas(), "asyncapi.yaml": asyncapi_document()}
+    return {
+        **event_schemas(),
+        "asyncapi.yaml": asyncapi_document(),
+        "fhir/example-bundle.json": example_fhir_bundle(),
+    }
 
 
 def write(root: Path = GENERATED) -> None:

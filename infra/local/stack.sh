@@ -100,6 +100,7 @@ start_service() {
   ! port_open 127.0.0.1 "$port" || die "$name: port $port is already in use by another process"
   pid=$(start_bg "$name" "$LOGS/$name.log" env \
     HTTP_PORT="$port" \
+    INTAKE_URL="http://127.0.0.1:$(service_port intake)" \
     KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
     MONGODB_URL="mongodb://127.0.0.1:$MONGODB_PORT" \
     "$PYTHON" -m "services.$name")

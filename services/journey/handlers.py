@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 
 from contracts import EVENT_TYPES, EventBase, Topic
-from services.journey import queries
+from services.journey import fhir, queries
 from services.journey.domain import Journey
+from services.journey.identity import IdentitySource, nobody
 from services.journey.projections import Projections, as_dict
 from services.journey.projections import content_hash as hash_of
 from services.journey.rebuild import Progress, replay
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
+from services.runtime.errors import invalid_field
 from services.runtime.lag import consumer_lag
 from services.runtime.network import Network
 from services.runtime.refusals import NotFound
 from services.runtime.service import Service
 
 READERS = tuple(Role)
+SINCE = "Only resources changed after this ISO-8601 instant (with its offset): 2026-03-05T00:00:00Z"
 Ops = Annotated[Principal, Depends(require(Role.OPS))]
+
+
+class FhirJSONResponse(JSONResponse):
+    media_type = "application/fhir+json"
 
 
 class JourneyNotFound(NotFound):
@@ -46,6 +55,20 @@ def may_read_queue(principal: Principal, coach_id: str, network: Network) -> Non
         raise HTTPException(403, "coach works at none of your sites")
 
 
+def since_of(value: str | None) -> datetime | None:
+    """FHIR `_since` is an instant: an ISO-8601 date-time with its offset; anything else is a
+    422 naming the parameter."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise invalid_field(("query", "_since"), "must be an ISO-8601 instant with its offset")
+    return parsed
+
+
 def event_routes(projections: Projections) -> Routes:
     """Every event type of every topic feeds the projection."""
 
@@ -64,7 +87,12 @@ def view(journey: Journey) -> dict[str, Any]:
     return shown
 
 
-def routes(service: Service, projections: Projections, network: Network) -> APIRouter:
+def routes(
+    service: Service,
+    projections: Projections,
+    network: Network,
+    identity: IdentitySource = nobody,
+) -> APIRouter:
     router = APIRouter(tags=["journey"])
 
     async def journeys(query: dict[str, Any], limit: int = 0, skip: int = 0) -> list[Journey]:
@@ -78,14 +106,33 @@ def routes(service: Service, projections: Projections, network: Network) -> APIR
             return False
         return principal.may_access(journey.site_id)
 
+    async def readable(patient_id: str, principal: Principal) -> Journey:
+        """The patient's journey if the caller may read it; else 404, as for no journey."""
+        found = (await (await projections.active()).load(patient_id)).state
+        if found is None or not visible(principal, found):
+            raise JourneyNotFound(patient_id)
+        return found
+
     @router.get("/patients/{patient_id}/journey")
     async def journey(
         patient_id: str, principal: Annotated[Principal, Depends(require(*READERS))]
     ) -> dict[str, Any]:
-        found = (await (await projections.active()).load(patient_id)).state
-        if found is None or not visible(principal, found):
-            raise JourneyNotFound(patient_id)
-        return view(found)
+        return view(await readable(patient_id, principal))
+
+    @router.get("/patients/{patient_id}/fhir", response_class=FhirJSONResponse)
+    async def journey_fhir(
+        patient_id: str,
+        principal: Annotated[Principal, Depends(require(*READERS))],
+        request: Request,
+        since: Annotated[str | None, Query(alias="_since", description=SINCE)] = None,
+    ) -> dict[str, Any]:
+        """The journey as a FHIR R4B collection Bundle, read with the journey's own
+        authorization; `_since` keeps what changed after that instant. The Patient carries
+        identity when intake gives it to this caller, and is labelled pseudonymous otherwise."""
+        after = since_of(since)
+        found = await readable(patient_id, principal)
+        bearer = request.headers.get("authorization", "")
+        return fhir.bundle(found, after, await identity(patient_id, bearer))
 
     @router.get("/patients")
     async def patients(

@@ -7,6 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Topic
 from services.journey.handlers import event_routes, ops_routes, routes
+from services.journey.identity import from_intake
 from services.journey.projections import Projections
 from services.runtime.mongo import Document
 from services.runtime.network import Network, load_network
@@ -30,6 +31,8 @@ def create_app(
     service.startup.append(projections.ensure_indexes)
     for topic in Topic:
         service.subscribe(topic.value, event_routes(projections))
-    service.http.include_router(routes(service, projections, network or load_network()))
+    network = network or load_network()
+    intake = from_intake(service.settings.intake_url)
+    service.http.include_router(routes(service, projections, network, intake))
     service.http.include_router(ops_routes(service, projections))
     return service.asgi()

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="How long another instance's outbox may wait before this one relays it.",
     )
     sweep_interval_s: float = Field(default=15.0, gt=0)
+    intake_url: str = Field(
+        default="http://127.0.0.1:8001",
+        description="Intake's base URL, where the journey asks for identity on a FHIR export "
+        "(with the caller's own token, so intake decides who sees it).",
+    )
 
     def for_service(self, name: str) -> Settings:
         """Fill the per-service defaults (port, database) that depend on the service name."""

@@ -70,6 +70,10 @@ def test_dashboards_count_the_network_and_identity_stays_in_intake(stack: Api) -
     assert refused.value.status == 403
     assert "identity" not in stack.get("intake", f"/patients/{pid}", Role.THERAPIST)
     assert stack.get("intake", f"/patients/{pid}", Role.NURSE)["identity"]["given_name"] == "Demo"
+    exported = stack.get("journey", f"/patients/{pid}/fhir", Role.NURSE)["entry"][0]["resource"]
+    assert exported["name"][0]["given"] == ["Demo"], "intake gives the nurse identity"
+    hidden = stack.get("journey", f"/patients/{pid}/fhir", Role.THERAPIST)["entry"][0]["resource"]
+    assert "name" not in hidden, "intake keeps identity from a therapist"
 
 
 def journeys_of(api: Api, patients: dict[str, str]) -> dict[str, Any]:

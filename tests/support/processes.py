@@ -22,6 +22,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def intake_url(urls: dict[str, list[str]]) -> dict[str, str]:
+    """Where the journey finds intake (intake starts first: SERVICE_PORTS order)."""
+    return {"INTAKE_URL": urls["intake"][-1]} if urls["intake"] else {}
+
+
 @contextmanager
 def service_processes(
     settings: Settings, logs: Path, instances: int = 1, env: dict[str, str] | None = None
@@ -42,7 +47,8 @@ def service_processes(
                 log = (logs / f"{name}-{instance}.log").open("wb")
                 processes.append(subprocess.Popen(
                     [sys.executable, "-m", f"services.{name}"], cwd=ROOT, stdout=log,
-                    stderr=subprocess.STDOUT, env={**base, "HTTP_PORT": str(port)},
+                    stderr=subprocess.STDOUT,
+                    env={**base, "HTTP_PORT": str(port), **intake_url(urls)},
                 ))  # fmt: skip
                 urls[name].append(f"http://127.0.0.1:{port}")
         api = Api({n: u[0] for n, u in urls.items()}, settings,
