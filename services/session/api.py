@@ -9,8 +9,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import AdverseEventSeverity
+from services.session.discharge import DischargePatient
 from services.session.domain import CheckIn, RecordVitals
-from services.session.dosing import AdministerDose, DischargePatient
+from services.session.dosing import AdministerDose
 from services.session.gates import (
     AcceptDischargeBloodPressure,
     AcknowledgeInteractions,

@@ -1,8 +1,8 @@
 """Treatment-day rules, first half: check-in, vitals and the pre-dose blood-pressure gate.
 
-Dose and discharge rules live in `dosing.py`, the state in `record.py`. Decisions take the
-record, a command and a Stamp and return (new record, events); they never await, read a clock
-or make ids.
+Dose rules live in `dosing.py`, discharge in `discharge.py`, the state in `record.py` and how
+upstream facts fold into it in `absorb.py`. Decisions take the record, a command and a Stamp
+and return (new record, events); they never await, read a clock or make ids.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
 from services.runtime.service import Service
-from services.session import domain, dosing, gates, invariants, rems_form, safety
+from services.session import discharge, domain, dosing, gates, invariants, rems_form, safety
+from services.session.absorb import absorb
 from services.session.api import (
     AcceptBloodPressureIn,
     AdverseEventIn,
@@ -56,7 +57,6 @@ from services.session.record import (
     Session,
     SessionNotFound,
     TreatmentRecord,
-    absorb,
     session_of,
 )
 from services.session.rules import SessionRules
@@ -68,7 +68,8 @@ Clinician = Annotated[Principal, Depends(require(Role.NURSE, Role.PSYCHIATRIST))
 Reader = Annotated[Principal, Depends(require(*READERS))]
 Outcome = tuple[TreatmentRecord, Sequence[EventBase]]
 Decision = Callable[[TreatmentRecord], Outcome]
-Decide = Callable[[Stamp], Decision]
+Step = Callable[[TreatmentRecord, Stamp], Outcome]
+"""One charting step: the record as stored and a fresh stamp in, the new record and events out."""
 Store = AggregateStore[TreatmentRecord]
 
 
@@ -172,6 +173,9 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         return session
 
     async def change(patient_id: str, decide: Decision) -> Applied[TreatmentRecord]:
+        """Load once, decide, commit (the aggregate store retries a lost race); a missing
+        record is a 404 and a charted time out of range a 422 naming its field."""
+
         def decide_existing(record: TreatmentRecord | None) -> Outcome:
             if record is None:
                 raise PatientNotFound(patient_id)
@@ -186,19 +190,19 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         return applied
 
     async def act(
-        patient_id: str, session_id: str, principal: Principal, decide: Decide
+        patient_id: str, session_id: str, principal: Principal, step: Step
     ) -> dict[str, Any]:
-        """Decide with a fresh stamp on the record as stored, only if the token covers the
+        """Run one charting step on the record as stored, only if the token covers the
         session's current site there (DESIGN safety invariant 3: a transfer moves the session,
-        and with it who may chart it); save; answer with the updated session."""
-        decision = decide(service.stamp())
+        and with it who may chart it); answer with the updated session."""
+        stamp = service.stamp()
 
         def in_scope_then(record: TreatmentRecord) -> Outcome:
             if not in_scope(principal, record):
                 raise PatientNotFound(patient_id)
             if not principal.may_access(session_of(record, session_id).site_id):
                 raise SessionNotFound(session_id)
-            return decision(record)
+            return step(record, stamp)
 
         return view_of(await change(patient_id, in_scope_then), session_id)
 
@@ -208,16 +212,18 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     ) -> dict[str, Any]:
         """Open the treatment day of a booked appointment. A patient none of whose bookings or
         sessions is at the nurse's sites is answered as unknown (404), like a missing one."""
-        record = await record_of(patient_id, principal)
         session_id = domain.session_id_for(body.appointment_id)
-        known = record.sessions.get(session_id) or record.bookings.get(body.appointment_id)
-        if known is not None:
-            principal.require_site(known.site_id)
+
+        def step(record: TreatmentRecord, stamp: Stamp) -> Outcome:
+            if not in_scope(principal, record):
+                raise PatientNotFound(patient_id)
+            known = record.sessions.get(session_id) or record.bookings.get(body.appointment_id)
+            if known is not None:
+                principal.require_site(known.site_id)
+            return domain.decide_check_in(record, body.to_command(stamp.now), stamp, rules)
+
         stamp = service.stamp()
-        command = body.to_command(stamp.now)
-        applied = await change(
-            patient_id, lambda r: domain.decide_check_in(r, command, stamp, rules)
-        )
+        applied = await change(patient_id, lambda record: step(record, stamp))
         if not applied.events:
             response.status_code = status.HTTP_200_OK
         return view_of(applied, session_id)
@@ -226,31 +232,30 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     async def acknowledge_interactions(
         patient_id: str, session_id: str, body: ObservedIn, principal: Clinician
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.acknowledge(session_id, principal.subject, stamp.now)
-            return lambda r: gates.decide_acknowledge_interactions(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.acknowledge(session_id, principal.subject, s.now)
+            return gates.decide_acknowledge_interactions(r, command, s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/vitals", status_code=status.HTTP_201_CREATED)
     async def record_vitals(
         patient_id: str, session_id: str, body: VitalsIn, principal: Nurse
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, stamp.now)
-            return lambda r: domain.decide_vitals(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            return domain.decide_vitals(r, body.to_command(session_id, s.now), s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/dose-hold/override")
     async def override_hold(
         patient_id: str, session_id: str, body: OverrideIn, principal: Prescriber
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, principal.subject, stamp.now)
-            return lambda r: gates.decide_override_hold(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.to_command(session_id, principal.subject, s.now)
+            return gates.decide_override_hold(r, command, s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/discharge-blood-pressure/accept")
     async def accept_discharge_bp(
@@ -259,51 +264,50 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         """A prescriber accepts a post-dose reading above the pre-dose limit for discharge,
         with a reason (DESIGN safety invariant 5)."""
 
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, principal.subject, stamp.now)
-            return lambda r: gates.decide_accept_discharge_bp(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.to_command(session_id, principal.subject, s.now)
+            return gates.decide_accept_discharge_bp(r, command, s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/dose", status_code=status.HTTP_201_CREATED)
     async def administer_dose(
         patient_id: str, session_id: str, body: DoseIn, principal: Nurse
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, principal.subject, stamp.now)
-            return lambda r: dosing.decide_dose(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.to_command(session_id, principal.subject, s.now)
+            return dosing.decide_dose(r, command, s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/adverse-events", status_code=status.HTTP_201_CREATED)
     async def report_adverse_event(
         patient_id: str, session_id: str, body: AdverseEventIn, principal: Clinician
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, principal.subject, stamp.now)
-            return lambda r: safety.decide_adverse_event(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.to_command(session_id, principal.subject, s.now)
+            return safety.decide_adverse_event(r, command, s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/risk-flags/{flag_id}/acknowledge")
     async def acknowledge_flag(
         patient_id: str, session_id: str, flag_id: UUID, body: ObservedIn, principal: Prescriber
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.acknowledge_flag(session_id, flag_id, principal.subject, stamp.now)
-            return lambda r: safety.decide_acknowledge_flag(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.acknowledge_flag(session_id, flag_id, principal.subject, s.now)
+            return safety.decide_acknowledge_flag(r, command, s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.post("/{session_id}/discharge")
-    async def discharge(
+    async def discharge_patient(
         patient_id: str, session_id: str, body: DischargeIn, principal: Nurse
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, stamp.now)
-            return lambda r: dosing.decide_discharge(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            return discharge.decide_discharge(r, body.to_command(session_id, s.now), s, rules)
 
-        return await act(patient_id, session_id, principal, decide)
+        return await act(patient_id, session_id, principal, step)
 
     @router.get("/{session_id}/monitoring-form")
     async def monitoring_form(
@@ -319,11 +323,11 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
     async def submit_monitoring_form(
         patient_id: str, session_id: str, body: FormIn, principal: Clinician
     ) -> dict[str, Any]:
-        def decide(stamp: Stamp) -> Decision:
-            command = body.to_command(session_id, principal.subject, stamp.now)
-            return lambda r: rems_form.decide_submit_form(r, command, stamp, rules)
+        def step(r: TreatmentRecord, s: Stamp) -> Outcome:
+            command = body.to_command(session_id, principal.subject, s.now)
+            return rems_form.decide_submit_form(r, command, s, rules)
 
-        await act(patient_id, session_id, principal, decide)
+        await act(patient_id, session_id, principal, step)
         return rems_form.draft(await scoped(patient_id, session_id, principal), rules)
 
     @router.get("/{session_id}")

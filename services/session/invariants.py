@@ -9,7 +9,7 @@ refused slipped through the window between services, and is raised rather than h
 
 Ordering rules within a treatment day (invariant 1) and one treatment day at a time
 (invariant 2) live with the steps they order, in `domain.py` and `dosing.py`; discharge
-(invariant 5) in `dosing.py`.
+(invariant 5) in `discharge.py`.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from typing import Any
 from contracts.envelope import Stamp
 from contracts.session import BloodPressure, MonitoringForm, MonitoringFormSubmitted
 from services.session.clocks import FORM_OVERDUE
+from services.session.discharge import check_ready_to_leave
 from services.session.domain import check_observed_at, envelope, whole_minutes
-from services.session.dosing import check_ready_to_leave
 from services.session.record import (
     Reading,
     Session,

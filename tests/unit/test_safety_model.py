@@ -69,10 +69,11 @@ from services.scheduling import domain as scheduling_domain
 from services.scheduling.course import Course
 from services.scheduling.rules import SchedulingRules
 from services.scheduling.slots import Occupancy
+from services.session import discharge, dosing, gates, invariants, safety
 from services.session import domain as session
-from services.session import dosing, gates, invariants, safety
+from services.session.absorb import absorb
 from services.session.domain import FieldOutOfRangeError
-from services.session.record import Session, TreatmentRecord, absorb
+from services.session.record import Session, TreatmentRecord
 from services.session.rules import SessionRules
 from tests.support.events import T0
 from tests.unit.intake.builders import refer
@@ -514,10 +515,10 @@ class CrossServiceSafety(RuleBasedStateMachine):
         current = self.open_session()
         if current is None:
             return
-        command = dosing.DischargePatient(
+        command = discharge.DischargePatient(
             current.session_id, True, True, True, True, True, self.now - minutes(late)
         )
-        self.chart(lambda r, s: dosing.decide_discharge(r, command, s, SESSION_RULES))
+        self.chart(lambda r, s: discharge.decide_discharge(r, command, s, SESSION_RULES))
 
     # The invariants
 
@@ -587,7 +588,7 @@ class CrossServiceSafety(RuleBasedStateMachine):
             if s.discharge is None or s.dose is None:
                 continue
             leaving, dosed = s.discharge.discharged_at, s.dose.administered_at
-            floor = dosing.required_monitoring_minutes(s.protocol, SESSION_RULES)
+            floor = discharge.required_monitoring_minutes(s.protocol, SESSION_RULES)
             assert leaving - dosed >= minutes(floor)
             post = [r for r in s.vitals if not r.pre_dose]
             assert any(r.observed_at - dosed >= minutes(30) for r in post)

@@ -11,6 +11,8 @@ from contracts.envelope import EventBase, Stamp
 from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked
 from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
+from services.session.absorb import absorb
+from services.session.discharge import DischargePatient, decide_discharge
 from services.session.domain import (
     CheckIn,
     RecordVitals,
@@ -18,13 +20,8 @@ from services.session.domain import (
     decide_vitals,
     session_id_for,
 )
-from services.session.dosing import (
-    AdministerDose,
-    DischargePatient,
-    decide_discharge,
-    decide_dose,
-)
-from services.session.record import TreatmentRecord, absorb
+from services.session.dosing import AdministerDose, decide_dose
+from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
 
 PATIENT, SITE, APPOINTMENT, SESSION = "pat-1", "site-north", "apt-1", "ses-apt-1"

@@ -24,15 +24,18 @@ from contracts.session import (
     SessionDischarged,
 )
 from contracts.vocabulary import AdverseEventSeverity, Interaction, Protocol, RiskKind
+from services.session.absorb import absorb
 from services.session.clocks import clock_index, decide_clocks
+from services.session.discharge import (
+    DischargePatient,
+    ReadyToLeaveOutOfRangeError,
+    decide_discharge,
+)
 from services.session.domain import CheckIn, ObservedAtOutOfRangeError, decide_check_in
 from services.session.dosing import (
     AdministerDose,
-    DischargePatient,
     DoseAmountRequired,
     EsketamineDoseNotAllowed,
-    ReadyToLeaveOutOfRangeError,
-    decide_discharge,
     decide_dose,
 )
 from services.session.gates import (
@@ -44,7 +47,7 @@ from services.session.gates import (
     decide_override_hold,
 )
 from services.session.invariants import OpenRiskFlag, RemsEnrolmentMissing
-from services.session.record import TreatmentRecord, absorb
+from services.session.record import TreatmentRecord
 from services.session.rems_form import (
     MonitoringFormAlreadySubmitted,
     MonitoringFormIncomplete,

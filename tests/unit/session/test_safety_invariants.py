@@ -26,12 +26,10 @@ from contracts.scheduling import (
 )
 from contracts.session import UnsafeDoseDetected
 from contracts.vocabulary import ConsentKind, Decision, Protocol, RiskKind, RiskSeverity
+from services.session.absorb import absorb
+from services.session.discharge import DischargeConditionsUnmet
 from services.session.domain import CheckIn, decide_check_in
-from services.session.dosing import (
-    DischargeConditionsUnmet,
-    DoseOutOfOrder,
-    PreDoseVitalsStale,
-)
+from services.session.dosing import DoseOutOfOrder, PreDoseVitalsStale
 from services.session.gates import (
     AcceptDischargeBloodPressure,
     NoReadingToAccept,
@@ -47,7 +45,7 @@ from services.session.invariants import (
     TreatmentConsentMissing,
     decide_unsafe_doses,
 )
-from services.session.record import SessionCancelled, TreatmentRecord, absorb
+from services.session.record import SessionCancelled, TreatmentRecord
 from tests.unit.session.builders import (
     APPOINTMENT,
     PATIENT,

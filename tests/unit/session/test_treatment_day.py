@@ -28,6 +28,8 @@ from contracts.vocabulary import (
     RiskKind,
     RiskSeverity,
 )
+from services.session.absorb import absorb
+from services.session.discharge import DischargeBeforeDose, DischargeConditionsUnmet
 from services.session.domain import (
     CheckIn,
     NoDosingBooking,
@@ -38,8 +40,6 @@ from services.session.domain import (
 )
 from services.session.dosing import (
     AlreadyDosed,
-    DischargeBeforeDose,
-    DischargeConditionsUnmet,
     DoseHeldForBloodPressure,
     EsketamineDoseNotAllowed,
     IvDoseNotWeightBased,
@@ -47,7 +47,7 @@ from services.session.dosing import (
     PreDoseVitalsMissing,
 )
 from services.session.invariants import OpenRiskFlag
-from services.session.record import SessionAlreadyDischarged, absorb
+from services.session.record import SessionAlreadyDischarged
 from tests.unit.session.builders import (
     APPOINTMENT,
     RULES,

@@ -20,6 +20,8 @@ from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked, AppointmentCancelled
 from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
 from services.runtime.refusals import NotFound
+from services.session.absorb import absorb
+from services.session.discharge import DischargePatient, decide_discharge
 from services.session.domain import (
     CheckIn,
     FieldOutOfRangeError,
@@ -28,14 +30,9 @@ from services.session.domain import (
     decide_vitals,
     session_id_for,
 )
-from services.session.dosing import (
-    AdministerDose,
-    DischargePatient,
-    decide_discharge,
-    decide_dose,
-)
+from services.session.dosing import AdministerDose, decide_dose
 from services.session.gates import OverrideDoseHold, decide_override_hold
-from services.session.record import Session, SessionRuleViolation, TreatmentRecord, absorb
+from services.session.record import Session, SessionRuleViolation, TreatmentRecord
 from services.session.rules import SessionRules
 from tests.unit.session.builders import PATIENT, SITE, T0, stamp_at
 

@@ -11,6 +11,7 @@ from contracts.intake import Identity, MedicationInteractionFlagged, PatientRefe
 from contracts.scheduling import AppointmentCancelled
 from contracts.session import DoseAdministered, PatientCheckedIn
 from contracts.vocabulary import AdverseEventSeverity, Decision, Interaction, Protocol
+from services.session.absorb import absorb
 from services.session.domain import (
     CheckIn,
     ObservedAtOutOfRangeError,
@@ -27,7 +28,7 @@ from services.session.gates import (
     decide_override_hold,
 )
 from services.session.invariants import EligibilityNotApproved, RemsEnrolmentMissing
-from services.session.record import SessionCancelled, TreatmentRecord, absorb
+from services.session.record import SessionCancelled, TreatmentRecord
 from services.session.rules import SessionRules
 from services.session.safety import (
     AcknowledgeRiskFlag,
