@@ -37,7 +37,7 @@ from contracts.vocabulary import (
 from services.intake.coverage import Coverage, PayerRule, Trial, adequate_failed_trials, assess
 from services.intake.rules import INTERACTION_RULES, SAFETY_RULES, IntakeRules, SafetyFacts
 from services.intake.scoring import CssrsScreener, cssrs_risk, gad7_band, phq9_band
-from services.runtime.refusals import InvalidValue, NotFound
+from services.runtime.refusals import InvalidValue, NotFound, RuleViolation
 
 Decided = tuple["IntakeRecord", list[EventBase]]
 
@@ -369,16 +369,30 @@ def decide_medications(
     return updated, events
 
 
-def decide_flag_raised_elsewhere(record: IntakeRecord, raised: RiskFlagRaised) -> Decided:
+class FlagForUnknownPatient(RuleViolation):
+    """DESIGN safety invariant 4: a risk flag is never dropped. One for a patient intake has no
+    record of is refused, so the consumer dead-letters it where ops see it and can re-drive it
+    once the referral exists."""
+
+
+def known(
+    record: IntakeRecord | None, event: RiskFlagRaised | RiskFlagAcknowledged
+) -> IntakeRecord:
+    if record is None:
+        raise FlagForUnknownPatient(f"{event.event_type} {event.flag_id} from {event.producer}")
+    return record
+
+
+def decide_flag_raised_elsewhere(record: IntakeRecord | None, raised: RiskFlagRaised) -> Decided:
     """Flags raised by session (serious adverse event) or coaching (follow-up item 9) are
     acknowledged here, by a psychiatrist, and hold approvals like intake's own (DESIGN)."""
-    updated = record.model_copy(deep=True)
+    updated = known(record, raised).model_copy(deep=True)
     updated.flags.setdefault(str(raised.flag_id), flag_from(raised))
     return updated, []
 
 
 def decide_flag_acknowledged_elsewhere(
-    record: IntakeRecord, acknowledged: RiskFlagAcknowledged
+    record: IntakeRecord | None, acknowledged: RiskFlagAcknowledged
 ) -> Decided:
     """A prescriber in the session service may acknowledge a flag the session raised (DESIGN
     safety invariant 4: every service that gates on flags learns of all of them through
@@ -386,6 +400,7 @@ def decide_flag_acknowledged_elsewhere(
     acknowledgement is the session's event, so intake emits none. A flag intake never learnt
     of, or already acknowledged, is left as it is."""
     flag_id = str(acknowledged.flag_id)
+    record = known(record, acknowledged)
     flag = record.flags.get(flag_id)
     if flag is None or flag.acknowledged:
         return record, []

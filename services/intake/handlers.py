@@ -92,19 +92,19 @@ def event_routes(service: Service, records: IntakeRecords) -> dict[Topic, Routes
     acknowledges them and approvals consider them; a session prescriber's acknowledgement of
     a session flag is learnt too (idempotent: the inbox drops repeats)."""
 
-    async def absorb(event: RiskFlagRaised | RiskFlagAcknowledged, decide: Decide) -> None:
-        if await records.load(event.patient_id) is None:
-            log.warning("risk_flag_for_unknown_patient", producer=event.producer)
-            return
+    async def on_risk_flag_raised(event: RiskFlagRaised) -> None:
         await records.apply(
-            event.patient_id, existing(event.patient_id, decide), event_id=str(event.event_id)
+            event.patient_id,
+            lambda r: domain.decide_flag_raised_elsewhere(r, event),
+            event_id=str(event.event_id),
         )
 
-    async def on_risk_flag_raised(event: RiskFlagRaised) -> None:
-        await absorb(event, lambda r: domain.decide_flag_raised_elsewhere(r, event))
-
     async def on_risk_flag_acknowledged(event: RiskFlagAcknowledged) -> None:
-        await absorb(event, lambda r: domain.decide_flag_acknowledged_elsewhere(r, event))
+        await records.apply(
+            event.patient_id,
+            lambda r: domain.decide_flag_acknowledged_elsewhere(r, event),
+            event_id=str(event.event_id),
+        )
 
     return {
         Topic.SESSION: {

@@ -31,7 +31,7 @@ from services.scheduling.course import (
 from services.scheduling.domain import Context, Outcome, booked, holds, rems_blocks
 from services.scheduling.network import Site
 from services.scheduling.planning import DoseTarget, Planner, dose_targets
-from services.scheduling.rules import ProtocolPlan
+from services.scheduling.rules import ProtocolPlan, SchedulingRules
 from services.scheduling.slots import Need, Occupancy, Wanted, check, claims, first_fit
 
 TREATMENT = (AppointmentKind.DOSING, AppointmentKind.BOOSTER)
@@ -75,13 +75,13 @@ def plan_of(course: Course, ctx: Context) -> ProtocolPlan:
     return ctx.rules.plan(course.protocol)
 
 
-def minutes_for(kind: AppointmentKind, plan: ProtocolPlan, ctx: Context) -> int:
+def minutes_for(kind: AppointmentKind, plan: ProtocolPlan, rules: SchedulingRules) -> int:
     """Treatment slots follow the protocol's monitoring time; therapy sessions their config."""
     if kind in TREATMENT:
         return plan.dose_minutes
     if kind is AppointmentKind.PREPARATION:
-        return ctx.rules.preparation_minutes
-    return ctx.rules.integration_minutes
+        return rules.preparation_minutes
+    return rules.integration_minutes
 
 
 def without(course: Course, appointment: Appointment, ctx: Context) -> Occupancy:
@@ -102,7 +102,7 @@ def decide_book(course: Course | None, command: Book, ctx: Context) -> Outcome:
     site, plan = site_of(course, ctx), plan_of(course, ctx)
     if command.kind in TREATMENT and rems_blocks(plan, site):
         raise errors.SiteNotRemsCertified(site.site_id)
-    need = Need.of(command.kind, minutes_for(command.kind, plan, ctx))
+    need = Need.of(command.kind, minutes_for(command.kind, plan, ctx.rules))
     placement = check(
         need,
         site,

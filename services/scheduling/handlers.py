@@ -36,7 +36,7 @@ from services.scheduling.api import (
 from services.scheduling.booker import Booker, Decide, Scope, resources
 from services.scheduling.course import Course
 from services.scheduling.domain import Outcome
-from services.scheduling.slots import Need, Wanted, available
+from services.scheduling.slots import Need, Wanted, available, search_days
 
 log = get_logger(__name__)
 
@@ -276,25 +276,14 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         if site is None:
             raise errors.UnknownSite(site_id)
         now = service.clock()
-        first = start or now.astimezone(site.zone).date()
-        if first < now.astimezone(site.zone).date():
-            raise errors.SlotInPast(first.isoformat())
+        wanted = search_days(site, start, days, now)
         plan = booker.rules.plan(protocol)
-        need = Need.of(kind, minutes_for(kind, plan.dose_minutes, booker))
+        need = Need.of(kind, commands.minutes_for(kind, plan, booker.rules))
+        around = [wanted[0] - timedelta(days=1), *wanted, wanted[-1] + timedelta(days=1)]
         occupancy = await booker.reservations.occupancy(
-            resources(network, (site_id,), "-"),
-            [first + timedelta(days=n) for n in range(-1, days + 1)],
-            None,
+            resources(network, (site_id,), "-"), around, None
         )
-        slots = available(
-            need,
-            site,
-            network,
-            occupancy,
-            "-",
-            [first + timedelta(days=n) for n in range(days)],
-            now,
-        )
+        slots = available(need, site, network, occupancy, "-", wanted, now)
         return AvailabilityOut(site_id=site_id, kind=kind, slots=slots)
 
     return router
@@ -305,11 +294,3 @@ def appointment_out_of(course: Course, appointment_id: str) -> AppointmentOut:
     if appointment is None:
         raise errors.AppointmentNotFound(appointment_id)
     return AppointmentOut.of(appointment)
-
-
-def minutes_for(kind: AppointmentKind, dose_minutes: int, booker: Booker) -> int:
-    if kind in commands.TREATMENT:
-        return dose_minutes
-    if kind is AppointmentKind.PREPARATION:
-        return booker.rules.preparation_minutes
-    return booker.rules.integration_minutes

@@ -267,6 +267,16 @@ def days_from(first: date, count: int) -> list[date]:
     return [first + timedelta(days=n) for n in range(count)]
 
 
+def search_days(site: Site, start: date | None, days: int, now: datetime) -> list[date]:
+    """Site-local days to look for free slots, from `start` (the site's today by default);
+    appointments cannot start in the past, so neither can a search."""
+    today = now.astimezone(site.zone).date()
+    first = start or today
+    if first < today:
+        raise errors.SlotInPast(first.isoformat())
+    return [first + timedelta(days=n) for n in range(days)]
+
+
 def available(
     need: Need,
     site: Site,

@@ -15,6 +15,7 @@ import pytest
 from contracts import Topic
 from contracts.intake import PatientReferred, RiskFlagAcknowledged, RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
+from services.intake.domain import FlagForUnknownPatient
 from services.intake.main import Wired, wire
 from services.intake.rules import IntakeRules
 from services.runtime.auth import Role, mint_token
@@ -249,7 +250,8 @@ async def test_flags_from_session_and_coaching_are_held_here_once(
     record = await intake.http.get(f"/patients/{pid}", headers=intake.token(Role.PSYCHIATRIST))
     assert list(record.json()["flags"]) == [str(event.flag_id)]
     assert intake.outbox(pid) == ["PatientReferred", "ScreeningScored", "CoverageAssessed"]
-    await intake.wired.handlers[topic][RiskFlagRaised](flag_from(producer, "pat-unknown"))
+    with pytest.raises(FlagForUnknownPatient):
+        await intake.wired.handlers[topic][RiskFlagRaised](flag_from(producer, "pat-unknown"))
 
 
 async def test_two_sweepers_escalate_an_overdue_flag_once() -> None:
@@ -377,4 +379,5 @@ async def test_a_flag_acknowledged_in_the_session_service_is_acknowledged_here_o
     assert (await intake.post(f"/patients/{pid}/eligibility", approve)).status_code == 200
     stranger = acknowledged_in_session(flag_from("session", pid))
     await handlers[RiskFlagAcknowledged](stranger)
-    await handlers[RiskFlagAcknowledged](acknowledged_in_session(flag_from("session", "pat-x")))
+    with pytest.raises(FlagForUnknownPatient):
+        await handlers[RiskFlagAcknowledged](acknowledged_in_session(flag_from("session", "pat-x")))
