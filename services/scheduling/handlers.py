@@ -22,7 +22,7 @@ from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.logging import get_logger
 from services.runtime.service import Service
-from services.scheduling import commands, domain, errors
+from services.scheduling import commands, course_changes, domain, errors
 from services.scheduling.api import (
     AppointmentOut,
     AvailabilityOut,
@@ -223,7 +223,7 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         outcome = await command(
             patient_id,
             principal,
-            lambda c, ctx: commands.decide_proposal(
+            lambda c, ctx: course_changes.decide_proposal(
                 c, proposal_id, verdict == "confirm", principal.subject, ctx
             ),
             days=60,
@@ -237,9 +237,9 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         principal: Annotated[Principal, Depends(require(*PRESCRIBERS))],
     ) -> CourseOut:
         """A prescriber raises the planned doses; a completed course becomes active again."""
-        extension = commands.Extend(body.planned_doses, body.reason, principal.subject)
+        extension = course_changes.Extend(body.planned_doses, body.reason, principal.subject)
         outcome = await command(
-            patient_id, principal, lambda c, ctx: commands.decide_extend(c, extension, ctx)
+            patient_id, principal, lambda c, ctx: course_changes.decide_extend(c, extension, ctx)
         )
         return CourseOut.of(outcome.course)
 
@@ -254,7 +254,7 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         outcome = await command(
             patient_id,
             principal,
-            lambda c, ctx: commands.decide_transfer(c, body.site_id, body.reason, ctx),
+            lambda c, ctx: course_changes.decide_transfer(c, body.site_id, body.reason, ctx),
             days=400,
         )
         return CourseOut.of(outcome.course)

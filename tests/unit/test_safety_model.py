@@ -65,6 +65,7 @@ from services.intake.domain import IntakeRecord
 from services.intake.rules import IntakeRules
 from services.runtime.refusals import NotFound, RuleViolation
 from services.scheduling import commands as scheduling
+from services.scheduling import course_changes
 from services.scheduling import domain as scheduling_domain
 from services.scheduling.course import Course
 from services.scheduling.rules import SchedulingRules
@@ -381,10 +382,10 @@ class CrossServiceSafety(RuleBasedStateMachine):
         if self.course is None:
             return
         planned = (self.course.planned_doses or 0) + more
-        command = scheduling.Extend(planned, "partial response", "dr-psy")
+        command = course_changes.Extend(planned, "partial response", "dr-psy")
         ctx = self.ctx()
         outcome = self.attempt(
-            lambda: self.as_pair(scheduling.decide_extend(self.course, command, ctx))
+            lambda: self.as_pair(course_changes.decide_extend(self.course, command, ctx))
         )
         self.course = outcome or self.course
 

@@ -10,7 +10,7 @@ import pytest
 from contracts.coaching import RelapseSuspected
 from contracts.scheduling import CourseExtended, SiteCertificationChanged
 from contracts.vocabulary import AppointmentKind, Protocol
-from services.scheduling import commands, errors
+from services.scheduling import commands, course_changes, errors
 from services.scheduling.course import Course, CourseStatus
 from services.scheduling.domain import (
     CertificationChange,
@@ -46,8 +46,8 @@ def book(
 
 
 def extend(course: Course, planned: int) -> Outcome:
-    extension = commands.Extend(planned, "partial response", "dr-x")
-    return commands.decide_extend(course, extension, context(network(), APPROVED_AT))
+    extension = course_changes.Extend(planned, "partial response", "dr-x")
+    return course_changes.decide_extend(course, extension, context(network(), APPROVED_AT))
 
 
 def test_a_treatment_day_past_the_planned_doses_is_refused_and_the_plan_is_kept() -> None:
@@ -108,7 +108,7 @@ def confirmed_booster(course: Course) -> Outcome:
     )
     proposed = decide_relapse(course, relapse, context(network(), at))
     (proposal,) = proposed.course.proposals
-    return commands.decide_proposal(
+    return course_changes.decide_proposal(
         proposed.course, proposal.proposal_id, True, "dr-confirms", context(network(), at)
     )
 

@@ -9,7 +9,7 @@ import pytest
 from contracts.coaching import IntegrationBookingRequested, RelapseSuspected
 from contracts.scheduling import FrequencyChangeProposed
 from contracts.vocabulary import AppointmentKind, CoursePhase
-from services.scheduling import commands, errors
+from services.scheduling import commands, course_changes, errors
 from services.scheduling.course import AppointmentStatus, Course
 from services.scheduling.domain import decide_integration_request, decide_relapse
 from services.scheduling.slots import Wanted
@@ -53,7 +53,9 @@ def test_a_missed_maintenance_dose_proposes_the_previous_frequency_for_a_prescri
     outcome = commands.decide_no_show(course, missed.appointment_id, ctx)
     proposed = next(e for e in outcome.events if isinstance(e, FrequencyChangeProposed))
     assert (proposed.current_frequency, proposed.proposed_frequency) == ("every_2_weeks", "weekly")
-    confirmed = commands.decide_proposal(outcome.course, proposed.proposal_id, True, "dr-x", ctx)
+    confirmed = course_changes.decide_proposal(
+        outcome.course, proposed.proposal_id, True, "dr-x", ctx
+    )
     assert confirmed.course.frequency_override == "weekly"
     moved = confirmed.course.dose(14)
     assert moved is not None
@@ -72,7 +74,7 @@ def test_a_suspected_relapse_proposes_a_booster_that_a_prescriber_confirms() -> 
     (proposal,) = proposed.course.proposals
     assert event_types(proposed.events) == ["BoosterProposed"]
     assert proposed.take == (), "nothing is reserved until a prescriber confirms"
-    confirmed = commands.decide_proposal(
+    confirmed = course_changes.decide_proposal(
         proposed.course, proposal.proposal_id, True, "dr-x", context(network(), at)
     )
     booster = [a for a in confirmed.course.appointments if a.kind is AppointmentKind.BOOSTER]
@@ -84,7 +86,7 @@ def test_a_suspected_relapse_proposes_a_booster_that_a_prescriber_confirms() -> 
         "AppointmentBooked",
     ]
     with pytest.raises(errors.ProposalNotOpen):
-        commands.decide_proposal(
+        course_changes.decide_proposal(
             confirmed.course, proposal.proposal_id, False, "dr-x", context(network(), at)
         )
 
@@ -121,8 +123,8 @@ def test_moving_an_esketamine_course_needs_both_sites_certified() -> None:
     net = network(north, south, east)
     course = approve(net, APPROVED_AT).course
     with pytest.raises(errors.SiteNotRemsCertified):
-        commands.decide_transfer(course, "site-tx", "moved", context(net, APPROVED_AT))
-    moved = commands.decide_transfer(course, "site-nj", "moved", context(net, APPROVED_AT))
+        course_changes.decide_transfer(course, "site-tx", "moved", context(net, APPROVED_AT))
+    moved = course_changes.decide_transfer(course, "site-nj", "moved", context(net, APPROVED_AT))
     assert moved.course.site_id == "site-nj"
     assert {a.site_id for a in moved.course.appointments if a.live} == {"site-nj"}
     assert event_types(moved.events)[0] == "CourseTransferred"
