@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from contracts import Topic, stable_id
 from contracts.intake import Contraindication, RiskFlagAcknowledged, RiskFlagRaised
-from services.intake import domain, review
+from services.intake import domain, flags, review
 from services.intake.api import (
     AcknowledgeIn,
     ConsentIn,
@@ -95,14 +95,14 @@ def event_routes(service: Service, records: IntakeRecords) -> dict[Topic, Routes
     async def on_risk_flag_raised(event: RiskFlagRaised) -> None:
         await records.apply(
             event.patient_id,
-            lambda r: domain.decide_flag_raised_elsewhere(r, event),
+            lambda r: flags.decide_flag_raised_elsewhere(r, event),
             event_id=str(event.event_id),
         )
 
     async def on_risk_flag_acknowledged(event: RiskFlagAcknowledged) -> None:
         await records.apply(
             event.patient_id,
-            lambda r: domain.decide_flag_acknowledged_elsewhere(r, event),
+            lambda r: flags.decide_flag_acknowledged_elsewhere(r, event),
             event_id=str(event.event_id),
         )
 
@@ -123,7 +123,7 @@ def escalation_sweep(service: Service, records: IntakeRecords) -> Callable[[date
         for patient_id in await records.awaiting_escalation():
             applied = await records.apply(
                 patient_id,
-                existing(patient_id, lambda r: domain.decide_escalations(r, now, service.name)),
+                existing(patient_id, lambda r: flags.decide_escalations(r, now, service.name)),
             )
             fired += len(applied.events)
         return fired
@@ -235,7 +235,7 @@ def routes(
         idempotency_key: IdempotencyKey = None,
     ) -> JSONResponse:
         stamp = service.stamp()
-        decide = lambda r: domain.decide_acknowledge(  # noqa: E731
+        decide = lambda r: flags.decide_acknowledge(  # noqa: E731
             r, flag_id, principal.subject, body.note, stamp
         )
         return await once(

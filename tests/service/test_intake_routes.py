@@ -15,7 +15,7 @@ import pytest
 from contracts import Topic
 from contracts.intake import PatientReferred, RiskFlagAcknowledged, RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
-from services.intake.domain import FlagForUnknownPatient
+from services.intake.flags import FlagForUnknownPatient
 from services.intake.main import Wired, wire
 from services.intake.rules import IntakeRules
 from services.runtime.auth import Role, mint_token

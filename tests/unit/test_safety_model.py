@@ -60,7 +60,7 @@ from services.coaching.domain import CoachingRecord
 from services.coaching.outcomes import measure_phq9
 from services.coaching.rules import CoachingRules
 from services.intake import domain as intake
-from services.intake import review
+from services.intake import flags, review
 from services.intake.domain import IntakeRecord
 from services.intake.rules import IntakeRules
 from services.runtime.refusals import NotFound, RuleViolation
@@ -269,9 +269,9 @@ class CrossServiceSafety(RuleBasedStateMachine):
             self.publish(raised)
         elif consumer == "intake":
             if isinstance(event, RiskFlagRaised):
-                self.intake, _ = intake.decide_flag_raised_elsewhere(self.intake, event)
+                self.intake, _ = flags.decide_flag_raised_elsewhere(self.intake, event)
             elif isinstance(event, RiskFlagAcknowledged):
-                self.intake, _ = intake.decide_flag_acknowledged_elsewhere(self.intake, event)
+                self.intake, _ = flags.decide_flag_acknowledged_elsewhere(self.intake, event)
         elif isinstance(event, EligibilityDecided):
             self.scheduled(scheduling_domain.decide_eligibility(self.course, event, self.ctx()))
         elif isinstance(event, SessionDischarged):
@@ -345,7 +345,7 @@ class CrossServiceSafety(RuleBasedStateMachine):
         stamp = self.stamp("intake", self.now - minutes(late))
         self.intake = (
             self.attempt(
-                lambda: intake.decide_acknowledge(self.intake, flag_id, "dr-psy", "reviewed", stamp)
+                lambda: flags.decide_acknowledge(self.intake, flag_id, "dr-psy", "reviewed", stamp)
             )
             or self.intake
         )

@@ -23,9 +23,11 @@ from services.intake.domain import (
     ChartedBeforeReferral,
     ChartedInTheFuture,
     IntakeRecord,
+    decide_consent,
+)
+from services.intake.flags import (
     UnknownRiskFlag,
     decide_acknowledge,
-    decide_consent,
     decide_escalations,
     decide_flag_acknowledged_elsewhere,
     decide_flag_raised_elsewhere,
