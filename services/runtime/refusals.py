@@ -15,7 +15,12 @@ class Refusal(Exception):
 
 
 class RuleViolation(Refusal):
-    """The command conflicts with the state of the record (answered 409)."""
+    """The command conflicts with the state of the record (answered 409). The arguments are
+    the `reasons`: the facts that broke the rule, in words a clinician reads."""
+
+    def __init__(self, *reasons: object) -> None:
+        super().__init__(*reasons)
+        self.reasons = tuple(str(reason) for reason in reasons)
 
 
 class InvalidValue(RuleViolation):

@@ -139,7 +139,7 @@ def decide_discharge(
     coaching and the journey what the day was: dose, adverse events, the form's deadline."""
     session = open_session(record, command.session_id)
     if session.dose is None:
-        raise DischargeBeforeDose(session.session_id)
+        raise DischargeBeforeDose(f"no dose charted in session {session.session_id}")
     check_observed_at(command.observed_at, stamp.now, rules, not_before=session.last_observed_at)
     dosed_at = session.dose.administered_at
     check_ready_to_leave(command.ready_to_leave_at, dosed_at, command.observed_at)

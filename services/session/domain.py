@@ -148,8 +148,8 @@ def decide_check_in(
         raise NoDosingBooking(f"no dosing appointment {command.appointment_id}")
     if booking.protocol is None or booking.dose_number is None or booking.course_phase is None:
         raise BookingIncomplete(command.appointment_id)
-    check_treatment_facts(record, Treatment.of(booking), command.observed_at)
     check_after_referral(record, command.observed_at)
+    check_treatment_facts(record, Treatment.of(booking), command.observed_at)
     check_one_treatment_day(record, command.observed_at)
     session = Session(
         session_id=session_id,

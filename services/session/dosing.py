@@ -195,7 +195,8 @@ def check_dose_order(record: TreatmentRecord, session: Session, at: datetime) ->
 def check_pre_dose_vitals(session: Session, at: datetime, rules: SessionRules) -> None:
     """A recent pre-dose reading, not holding the dose (or its hold overridden)."""
     if not session.vitals:
-        raise PreDoseVitalsMissing(session.session_id)
+        checked_in = session.checked_in_at.isoformat(timespec="minutes")
+        raise PreDoseVitalsMissing(f"no blood pressure charted since check-in at {checked_in}")
     last = session.vitals[-1]
     age = whole_minutes(last.observed_at, at)
     if age > rules.pre_dose_bp_max_age_min:
@@ -221,7 +222,8 @@ def decide_dose(
     protocol-allowed amount."""
     session = open_session(record, command.session_id)
     if session.dose is not None:
-        raise AlreadyDosed(session.session_id)
+        given = session.dose.administered_at.isoformat(timespec="minutes")
+        raise AlreadyDosed(f"{session.dose.dose_mg:g} mg already given in this session at {given}")
     at = command.observed_at
     check_observed_at(at, stamp.now, rules, not_before=session.last_observed_at)
     check_treatment_facts(record, Treatment.of(session), at)

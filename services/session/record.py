@@ -292,9 +292,13 @@ def session_of(record: TreatmentRecord, session_id: str) -> Session:
 def open_session(record: TreatmentRecord, session_id: str) -> Session:
     session = session_of(record, session_id)
     if session.discharge is not None:
-        raise SessionAlreadyDischarged(session_id)
+        at = session.discharge.discharged_at.isoformat(timespec="minutes")
+        raise SessionAlreadyDischarged(f"session {session_id} was discharged at {at}")
     if session.cancelled_at is not None:
-        raise SessionCancelled(session_id)
+        at = session.cancelled_at.isoformat(timespec="minutes")
+        raise SessionCancelled(
+            f"appointment {session.appointment_id} was cancelled at {at}; its session is closed"
+        )
     return session
 
 
