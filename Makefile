@@ -10,7 +10,7 @@ STACK := bash infra/local/stack.sh
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: help install up down status logs demo test test-unit safety-soak lint docs token dlq redrive bench rebuild clean
+.PHONY: help install up down status logs demo unsafe test test-unit safety-soak lint docs token dlq redrive bench rebuild clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ logs: ## last lines of every log (make logs S=journey for one; F=1 to follow)
 
 demo: up ## the main job: a scripted two-site network of patients through every service
 	$(PY) -m demo
+
+unsafe: up ## try unsafe clinical states from outside against the local stack
+	$(PY) -m demo.unsafe
 
 test: install ## unit, service, integration and e2e tiers against a real broker and database
 	$(PY) -m pytest
