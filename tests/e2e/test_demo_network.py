@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
 
 from contracts import Topic
 from demo import scenario
@@ -70,7 +72,13 @@ def test_dashboards_count_the_network_and_identity_stays_in_intake(stack: Api) -
     assert refused.value.status == 403
     assert "identity" not in stack.get("intake", f"/patients/{pid}", Role.THERAPIST)
     assert stack.get("intake", f"/patients/{pid}", Role.NURSE)["identity"]["given_name"] == "Demo"
-    exported = stack.get("journey", f"/patients/{pid}/fhir", Role.NURSE)["entry"][0]["resource"]
+    bundle = stack.get("journey", f"/patients/{pid}/fhir", Role.NURSE)
+    Bundle.model_validate(bundle)
+    for entry in bundle["entry"]:
+        get_fhir_model_class(entry["resource"]["resourceType"]).model_validate(entry["resource"])
+    kinds = {entry["resource"]["resourceType"] for entry in bundle["entry"]}
+    assert {"Patient", "Condition", "MedicationAdministration", "Observation", "Task"} <= kinds
+    exported = bundle["entry"][0]["resource"]
     assert exported["name"][0]["given"] == ["Demo"], "intake gives the nurse identity"
     hidden = stack.get("journey", f"/patients/{pid}/fhir", Role.THERAPIST)["entry"][0]["resource"]
     assert "name" not in hidden, "intake keeps identity from a therapist"
