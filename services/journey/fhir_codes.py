@@ -5,17 +5,17 @@ against the terminology server of record before a payer or registry relies on it
 
 - LOINC (https://loinc.org): PHQ-9 panel 44249-1 and total 44261-6, GAD-7 panel 69737-5 and
   total 70274-6, blood-pressure panel 85354-9 with systolic 8480-6 and diastolic 8462-4 (the
-  FHIR R4B vital-signs profile uses exactly these three). PHQ-9 item 9 44260-8 is the LOINC
-  panel's item for "thoughts that you would be better off dead..." — *unverified* here (from the
-  44249-1 panel structure as remembered; no terminology server was reachable).
+  FHIR R4B vital-signs profile uses exactly these three). PHQ-9 item 9 44260-8 "Thoughts that you
+  would be better off dead, or of hurting yourself in some way in last 2 weeks [Reported.PHQ]"
+  (listed among the terms of LOINC answer list LL358-3, https://loinc.org/LL358-3).
 - SNOMED CT (https://browser.ihtsdotools.org): 370143000 "Major depressive disorder
   (disorder)"; 1153570009 "Treatment resistant depression (disorder)". 1153575004, which was
   proposed for TRD, is "Persistent depressive disorder" in two independent public code lists
   (an OMOP mapping table and a depression value set), so it is deliberately *not* used.
   Neither code was checked against a SNOMED release here.
-- SNOMED CT route codes (the FHIR R4B `route-codes` value set): 46713006 nasal route,
-  47625008 intravenous route, 78421000 intramuscular route, 37839007 sublingual route —
-  *unverified* here (from the value set as remembered).
+- SNOMED CT route codes, as listed in FHIR's `route-codes` value set
+  (http://hl7.org/fhir/R4/valueset-route-codes.html): 46713006 nasal route, 47625008
+  intravenous route, 78421000 intramuscular route, 37839007 sublingual route.
 - RxNorm (https://www.nlm.nih.gov/research/umls/rxnorm): 2201623 "esketamine Nasal Spray"
   (SCDF; listed on ndclist.com's RxNorm page for RxCUI 2201623, RxNorm release of 2026-05);
   6130 "ketamine" (ingredient, IN) — *unverified* here (from memory; RxNav was not reachable).
