@@ -10,7 +10,7 @@ STACK := bash infra/local/stack.sh
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
-.PHONY: help install up down status logs demo unsafe test test-unit safety-soak lint docs token dlq redrive bench rebuild clean
+.PHONY: help install up down status logs demo console unsafe test test-browser screenshots test-unit safety-soak lint docs token dlq redrive bench rebuild clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,7 +23,11 @@ $(UV):
 	$(UV) sync --frozen --python python3
 	@touch $@
 
-install: .venv/.installed ## create .venv from uv.lock (Python deps only)
+.cache/npm/.installed: package.json package-lock.json infra/local/browser.sh
+	bash infra/local/browser.sh
+	@touch $@
+
+install: .venv/.installed .cache/npm/.installed ## .venv from uv.lock; htmx and axe-core from npm; Debian's Chromium when missing
 
 up: install ## install and start Kafka, PostgreSQL + FerretDB and the services (INSTANCES=2: two of each)
 	INSTANCES=$(or $(INSTANCES),1) $(STACK) up
@@ -39,12 +43,22 @@ logs: ## last lines of every log (make logs S=journey for one; F=1 to follow)
 
 demo: up ## the main job: a scripted two-site network of patients through every service
 	$(PY) -m demo
+	@$(PY) -m services.console.people
+
+console: up ## start the stack and print the console's URL and demo sign-ins
+	@$(PY) -m services.console.people
 
 unsafe: up ## try unsafe clinical states from outside against the local stack
 	$(PY) -m demo.unsafe
 
 test: install ## unit, service, integration and e2e tiers against a real broker and database
 	$(PY) -m pytest
+
+test-browser: install ## the console in Chromium (Playwright) against the real local stack
+	$(PY) -m pytest tests/browser
+
+screenshots: install ## refresh the README's console screenshots (docs/screenshots) from the browser tier
+	CONSOLE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/browser
 
 test-unit: install ## pure domain tests only: no servers, seconds
 	$(PY) -m pytest tests/unit

@@ -69,7 +69,7 @@ async def mongo(servers: Servers) -> AsyncIterator[AsyncMongoClient[dict[str, ob
 
 
 USED: dict[str, str] = {}
-TIERS = ("unit", "service", "integration", "e2e")
+TIERS = ("unit", "service", "integration", "e2e", "browser")
 
 
 @pytest.fixture(scope="session", autouse=True)

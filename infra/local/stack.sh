@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole local stack without Docker: Kafka + FerretDB (see kafka.sh, ferretdb.sh) and the
-# five services as local processes.
+# five services and the console as local processes.
 #
 #   infra/local/stack.sh up | down | status | logs [-f] [name] | infra-up | infra-down
 #
@@ -11,7 +11,7 @@
 #             group per service, so Kafka splits the partitions between them.
 # down        stop the services, then Kafka and FerretDB: only processes started by these
 #             scripts (pid files in .run/pids), nothing else.
-# status      table of all seven processes; always exits 0.
+# status      table of every process (infra, services, console); always exits 0.
 # logs        last 50 lines of every log in .run/logs (or just one name's); -f follows.
 # infra-up    install (cached in .cache/infra) and start Kafka and FerretDB; no-op if running.
 # infra-down  stop Kafka and FerretDB.
@@ -19,7 +19,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HERE="$ROOT/infra/local"
-SERVICES=(intake scheduling session coaching journey)
+SERVICES=(intake scheduling session coaching journey console)
 HEALTH_TIMEOUT=60
 INSTANCES="${INSTANCES:-1}"
 INSTANCE_PORT_STEP=10
@@ -101,6 +101,11 @@ start_service() {
   pid=$(start_bg "$name" "$LOGS/$name.log" env \
     HTTP_PORT="$port" \
     INTAKE_URL="http://127.0.0.1:$(service_port intake)" \
+    SCHEDULING_URL="http://127.0.0.1:$(service_port scheduling)" \
+    SESSION_URL="http://127.0.0.1:$(service_port session)" \
+    COACHING_URL="http://127.0.0.1:$(service_port coaching)" \
+    JOURNEY_URL="http://127.0.0.1:$(service_port journey)" \
+    CONSOLE_DEV_SIGN_IN="${CONSOLE_DEV_SIGN_IN:-true}" \
     KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
     MONGODB_URL="mongodb://127.0.0.1:$MONGODB_PORT" \
     "$PYTHON" -m "services.$name")

@@ -27,12 +27,23 @@ def intake_url(urls: dict[str, list[str]]) -> dict[str, str]:
     return {"INTAKE_URL": urls["intake"][-1]} if urls["intake"] else {}
 
 
+def console_env(urls: dict[str, list[str]]) -> dict[str, str]:
+    """The console finds each service's first instance; dev sign-in is on in tests."""
+    return {"CONSOLE_DEV_SIGN_IN": "true", "CONSOLE_SSE_INTERVAL_S": "1",
+            **{f"{name.upper()}_URL": found[0] for name, found in urls.items()}}  # fmt: skip
+
+
 @contextmanager
 def service_processes(
-    settings: Settings, logs: Path, instances: int = 1, env: dict[str, str] | None = None
+    settings: Settings,
+    logs: Path,
+    instances: int = 1,
+    env: dict[str, str] | None = None,
+    console: bool = True,
 ) -> Iterator[Api]:
     """Start `instances` processes per service (each on its own port, all of a service in one
-    consumer group); yield an Api whose requests take a service's instances in turn."""
+    consumer group) and one console; yield an Api whose requests take a service's instances in
+    turn (`api.urls["console"]` is the console)."""
     base = {**os.environ, "DEPLOYMENT": settings.deployment,
             "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -51,6 +62,15 @@ def service_processes(
                     env={**base, "HTTP_PORT": str(port), **intake_url(urls)},
                 ))  # fmt: skip
                 urls[name].append(f"http://127.0.0.1:{port}")
+        if console:
+            port = free_port()
+            log = (logs / "console-1.log").open("wb")
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "services.console"], cwd=ROOT, stdout=log,
+                stderr=subprocess.STDOUT, env={**base, "HTTP_PORT": str(port),
+                                               **console_env(urls)},
+            ))  # fmt: skip
+            urls["console"] = [f"http://127.0.0.1:{port}"]
         api = Api({n: u[0] for n, u in urls.items()}, settings,
                   replicas={n: u[1:] for n, u in urls.items()})  # fmt: skip
         api.wait_ready(timeout=120)

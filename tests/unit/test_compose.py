@@ -14,6 +14,7 @@ from jsonschema import ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from services.console.settings import CONSOLE_PORT, ConsoleSettings
 from services.runtime.settings import SERVICE_PORTS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +148,17 @@ def test_image_ships_the_code_and_listens_beyond_loopback_as_non_root() -> None:
     assert users[-1] not in ("root", "0")
     env = " ".join(" ".join(args) for args in dockerfile_instructions("ENV"))
     assert "HTTP_HOST=0.0.0.0" in env
+
+
+def test_the_console_runs_on_8006_without_development_sign_in(compose: Doc) -> None:
+    console = compose["services"]["console"]
+    env = environment(console)
+    assert console["command"] == ["python", "-m", "services.console"]
+    assert env["HTTP_PORT"] == str(CONSOLE_PORT)
+    assert container_ports(console) == {CONSOLE_PORT}
+    assert env["CONSOLE_DEV_SIGN_IN"] == "false"
+    read = set(ConsoleSettings.model_fields) | set(Settings.model_fields)
+    assert {key for key in env if key.lower() not in read} == set()
+    assert set(console["depends_on"]) == set(APP_SERVICES)
+    for name in APP_SERVICES:
+        assert env[f"{name.upper()}_URL"] == f"http://{name}:{SERVICE_PORTS[name]}"
