@@ -17,7 +17,8 @@ RUN pip install --no-cache-dir uv==0.13.9
 WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when pyproject.toml or uv.lock change.
-# The project itself is not a package ([tool.uv] package = false); code runs from /app.
+# The project itself is not installed (--no-install-project: only the `kap` entry point needs
+# that, on operators' machines); code runs from /app (`python -m services.cli` is `kap`).
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
 

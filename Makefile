@@ -7,6 +7,7 @@ TOOLS := .cache/tools
 UV := $(TOOLS)/bin/uv
 PY := .venv/bin/python
 STACK := bash infra/local/stack.sh
+KAP := $(PY) -m services.cli
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
 
@@ -35,8 +36,9 @@ up: install ## install and start Kafka, PostgreSQL + FerretDB and the services (
 down: ## stop everything `make up` started
 	$(STACK) down
 
-status: ## what is running, on which port
+status: ## what is running, on which port; then `kap status` (readiness, lag, outbox, dead letters)
 	$(STACK) status
+	-@$(KAP) status
 
 logs: ## last lines of every log (make logs S=journey for one; F=1 to follow)
 	$(STACK) logs $(if $(F),-f) $(S)
@@ -75,22 +77,20 @@ docs: install ## regenerate contracts/generated (JSON Schemas, AsyncAPI)
 	$(PY) -m contracts.generate
 
 token: install ## mint a dev token: make token ROLE=psychiatrist SITES=site-north
-	@$(PY) -m services.runtime.auth --role $(or $(ROLE),ops) --sites $(or $(SITES),*)
+	@$(KAP) token --role $(or $(ROLE),ops) --sites '$(or $(SITES),*)'
 
 bench: install ## print projection and rebuild throughput (N=patients, default 1000), write contention and the safety race window
 	$(STACK) infra-up
-	$(PY) -m bench $(if $(N),--patients $(N))
-	$(PY) -m bench.contention
-	$(PY) -m bench.race_window
+	$(KAP) bench $(if $(N),--patients $(N))
 
 rebuild: install ## rebuild the journey projection from the topics, with a progress bar
-	$(PY) -m services.journey.rebuild
+	$(KAP) rebuild
 
 dlq: install ## list dead letters: make dlq T=kap.intake.events.dlq
-	$(PY) -m services.runtime.redrive list $(or $(T),kap.intake.events.dlq)
+	$(KAP) dlq list $(or $(T),kap.intake.events.dlq)
 
 redrive: install ## re-drive dead letters to their topic once fixed: make redrive T=... [G=group]
-	$(PY) -m services.runtime.redrive redrive $(T) $(if $(G),--group $(G))
+	$(KAP) dlq redrive $(T) $(if $(G),--group $(G))
 
 clean: down ## stop everything and delete run state (data, logs); keeps download caches
 	rm -rf .run

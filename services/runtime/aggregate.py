@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,10 +31,16 @@ from contracts import EventBase, topic_of
 from services.runtime.locks import KeyedLocks
 from services.runtime.logging import get_logger
 from services.runtime.mongo import Document, is_stale_write
+from services.runtime.tracing import carrier
 
 S = TypeVar("S", bound=BaseModel)
 log = get_logger(__name__)
 Publish = Callable[[Document], Awaitable[Any]]
+
+
+DUPLICATES: Counter[tuple[str, str]] = Counter()
+"""Incoming events found in an inbox and skipped (idempotent consumer), by (database,
+collection)."""
 
 
 class ConcurrentUpdate(Exception):
@@ -70,7 +77,8 @@ class Applied(Generic[S]):
 
 
 def outbox_entry(event: EventBase, stored_at: datetime) -> Document:
-    return {
+    """An event waiting for the relay, with the trace context that caused it (if traced)."""
+    entry: Document = {
         "stored_at": stored_at,
         "event_id": str(event.event_id),
         "event_type": event.event_type,
@@ -78,6 +86,9 @@ def outbox_entry(event: EventBase, stored_at: datetime) -> Document:
         "key": event.patient_id,
         "value": event.model_dump_json(),
     }
+    if trace := carrier():
+        entry["trace"] = trace
+    return entry
 
 
 class AggregateStore(Generic[S]):
@@ -97,6 +108,10 @@ class AggregateStore(Generic[S]):
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.orphaned_after = timedelta(seconds=5)
         self._committed: set[str] = set()
+
+    def _duplicate(self) -> None:
+        database = getattr(getattr(self.collection, "database", None), "name", "")
+        DUPLICATES[(database, getattr(self.collection, "name", ""))] += 1
 
     async def ensure_indexes(self) -> None:
         for field in self.indexes:
@@ -163,6 +178,7 @@ class AggregateStore(Generic[S]):
             for attempt in range(attempts):
                 loaded = await self.load(key)
                 if event_id is not None and event_id in loaded.processed:
+                    self._duplicate()
                     return Applied(loaded.state, (), duplicate=True)
                 state, events = decide(loaded.state)
                 if event_id is None and not events and state == loaded.state:
@@ -198,6 +214,7 @@ class AggregateStore(Generic[S]):
                 fresh = list({str(e.event_id): e for e in incoming
                               if str(e.event_id) not in loaded.processed}.values())  # fmt: skip
                 if not fresh:
+                    self._duplicate()
                     return Applied(loaded.state, (), duplicate=True)
                 state, events = decide(loaded.state, fresh)
                 try:

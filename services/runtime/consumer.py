@@ -27,19 +27,24 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from faststream import AckPolicy, BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
+from opentelemetry import trace
 
 from contracts import EventBase, parse_event
 from contracts.catalog import UnknownEventType
 from services.runtime.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.runtime.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -112,7 +117,14 @@ def ignore(group: str, reason: str, event_type: str, msg: StreamMessage[Any]) ->
     )
 
 
-def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes) -> None:
+def subscribe(
+    broker: KafkaBroker,
+    topic: str,
+    *,
+    group_id: str,
+    routes: Routes,
+    metrics: Metrics | None = None,
+) -> None:
     """Register one subscriber on `topic` dispatching through `routes`.
 
     Each (service, topic) pair is its own consumer group, so a service's subscribers never
@@ -121,6 +133,10 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
     handled = ", ".join(sorted(cls.__name__ for cls in routes))
     consumer_group = f"{group_id}.{topic}"
 
+    def counted(outcome: str) -> None:
+        if metrics is not None:
+            metrics.consumed.labels(topic, consumer_group, outcome).inc()
+
     async def consume() -> None:
         msg = current_message()
         data = decode(msg.body)
@@ -128,17 +144,30 @@ def subscribe(broker: KafkaBroker, topic: str, *, group_id: str, routes: Routes)
             event = parse_event(data)
         except UnknownEventType:
             ignore(consumer_group, "unknown_event_type", data["event_type"], msg)
+            counted("ignored")
             return
         handler = routes.get(type(event))
         if handler is None:
             ignore(consumer_group, "not_subscribed", event.event_type, msg)
+            counted("ignored")
             return
+        span = trace.get_current_span()
+        span.set_attribute("messaging.consumer.group.name", consumer_group)
+        span.set_attribute("kap.event_type", event.event_type)
+        started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(
             event_id=str(event.event_id),
             event_type=event.event_type,
             correlation_id=str(event.correlation_id),
         ):
-            await handler(event)
+            try:
+                await handler(event)
+            finally:
+                if metrics is not None:
+                    metrics.handler_duration.labels(topic, consumer_group).observe(
+                        time.perf_counter() - started
+                    )
+        counted("handled")
 
     consume.__name__ = f"{group_id}_{topic}".replace(".", "_").replace("-", "_")
     broker.subscriber(

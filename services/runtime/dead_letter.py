@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faststream import BaseMiddleware
 from faststream.message import StreamMessage
@@ -25,6 +25,9 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 from contracts import dlq
 from services.runtime.consumer import OffContractMessage
 from services.runtime.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.runtime.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -60,6 +63,13 @@ class DeadLetterPolicy:
     max_attempts: int = 3
     backoff_s: float = 0.2
     publish: Publish | None = field(default=None, repr=False)
+    metrics: Metrics | None = field(default=None, repr=False)
+
+    def failed(self, msg: StreamMessage[Any], error: BaseException) -> None:
+        if self.metrics is not None:
+            topic = msg.raw_message.topic
+            group = f"{self.group}.{topic}"
+            self.metrics.failed.labels(topic, group, type(error).__name__).inc()
 
     async def dead_letter(
         self, msg: StreamMessage[Any], error: BaseException, attempts: int
@@ -78,6 +88,10 @@ class DeadLetterPolicy:
             "dlq.failed_at": datetime.now(UTC).isoformat(),
         }
         await self.publish(record.value or b"", dlq(record.topic), key=record.key, headers=headers)
+        if self.metrics is not None:
+            group, error_class = headers["dlq.consumer_group"], type(error).__name__
+            self.metrics.dead_letters.labels(record.topic, group, error_class).inc()
+            self.metrics.consumed.labels(record.topic, group, "dead_lettered").inc()
         log.error(
             "message_dead_lettered",
             topic=record.topic,
@@ -97,13 +111,16 @@ class DeadLetterPolicy:
                     attempt += 1
                     try:
                         return await call_next(msg)
-                    except INFRASTRUCTURE:
+                    except INFRASTRUCTURE as error:
+                        policy.failed(msg, error)
                         await asyncio.sleep(policy.backoff_s)
                         raise
                     except POISON as error:
+                        policy.failed(msg, error)
                         await policy.dead_letter(msg, error, attempt)
                         return None
                     except Exception as error:
+                        policy.failed(msg, error)
                         if attempt < policy.max_attempts:
                             await asyncio.sleep(policy.backoff_s * attempt)
                             continue

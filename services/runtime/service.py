@@ -1,4 +1,5 @@
-"""Builds a service: broker, database, outbox relay, dead letters, health routes and lifespan.
+"""Builds a service: broker, database, outbox relay, dead letters, health routes and lifespan,
+with its telemetry: traces (`tracing`), and Prometheus metrics at `/metrics` (`metrics`).
 
 Each service's `main.create_app` calls `Service.create`, registers its stores, routes and
 subscribers, then returns `service.asgi()`: FastAPI and FastStream joined by the maintained
@@ -7,6 +8,7 @@ subscribers, then returns `service.asgi()`: FastAPI and FastStream joined by the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,18 +18,21 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from faststream_fastapi import FastStreamAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import EventBase, Stamp
-from services.runtime import consumer, errors
-from services.runtime.aggregate import AggregateStore
+from services.runtime import consumer, errors, tracing
+from services.runtime.aggregate import AggregateStore, oldest
 from services.runtime.dead_letter import DeadLetterPolicy
+from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
+from services.runtime.metrics import HttpMetrics, Metrics
 from services.runtime.mongo import Document, connect, database
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import Settings
@@ -43,11 +48,17 @@ StartupHook = Callable[[], Awaitable[None]]
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool]
+    down: list[str] = []
+    errors: dict[str, str] = {}
 
 
 READYZ_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": Readiness, "description": "Ready"},
-    503: {"model": Readiness, "description": "Not ready: the checks say which dependency failed"},
+    503: {
+        "model": Readiness,
+        "description": "Not ready: `down` names the dependencies that failed (`mongodb`, "
+        "`kafka`) and `errors` their error classes",
+    },
 }
 
 
@@ -61,9 +72,12 @@ class Service:
     relay: OutboxRelay
     dead_letters: DeadLetterPolicy
     http: FastAPI
+    metrics: Metrics
     startup: list[StartupHook] = field(default_factory=list)
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     sweepers: list[Sweeper] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    """The (prefixed) topics this service consumes."""
 
     @classmethod
     def create(
@@ -77,30 +91,42 @@ class Service:
     ) -> Service:
         """Wire a service; `db` replaces the MongoDB database (tests pass an in-memory twin)."""
         configure_logging(name, settings.log_level)
+        tracing.configure_tracing(name)
+        tracing.instrument_pymongo()
         group = f"{settings.deployment}-{name}"
+        metrics = Metrics(name, group, settings.mongodb_database)
         dead_letters = DeadLetterPolicy(
             group=group,
             max_attempts=settings.consumer_max_attempts,
             backoff_s=settings.consumer_retry_backoff_s,
+            metrics=metrics,
         )
         broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             client_id=group,
-            middlewares=(dead_letters.middleware(), consumer.CurrentMessage),
+            middlewares=(
+                tracing.kafka_middleware(),
+                metrics.faststream,
+                dead_letters.middleware(),
+                consumer.CurrentMessage,
+            ),
             logger=logging.getLogger(f"kap.{name}.broker"),
         )
         dead_letters.publish = broker.publish
         client = connect(settings)
 
         async def publish(entry: Document) -> Any:
-            return await broker.publish(
-                entry["value"].encode(),
-                settings.kafka_topic_prefix + entry["topic"],
-                key=entry["key"].encode(),
-                headers={"event_type": entry["event_type"], "content-type": "application/json"},
-            )
+            with tracing.resumed(entry.get("trace")):
+                sent = await broker.publish(
+                    entry["value"].encode(),
+                    settings.kafka_topic_prefix + entry["topic"],
+                    key=entry["key"].encode(),
+                    headers={"event_type": entry["event_type"], "content-type": "application/json"},
+                )
+            metrics.outbox_relayed.inc()
+            return sent
 
         relay = OutboxRelay([], publish, settings.outbox_poll_interval_s)
         http = FastAPI(
@@ -118,6 +144,7 @@ class Service:
             relay,
             dead_letters,
             http,
+            metrics,
         )
         http.router.lifespan_context = service._lifespan
         http.state.settings = settings
@@ -126,6 +153,10 @@ class Service:
         http.add_api_route(
             "/readyz", service.readyz, methods=["GET"], tags=["ops"], responses=READYZ_RESPONSES
         )
+        http.add_api_route("/metrics", service.scrape, methods=["GET"], include_in_schema=False)
+        http.add_middleware(HttpMetrics, metrics=metrics)
+        tracing.instrument_http(http)
+        metrics.refreshers.append(service._refresh_lag)
         return service
 
     def store(
@@ -137,6 +168,7 @@ class Service:
         store.orphaned_after = timedelta(seconds=self.settings.outbox_orphaned_after_s)
         self.relay.stores.append(store)
         self.startup.append(store.ensure_indexes)
+        self.metrics.refreshers.append(lambda: self._refresh_outbox(collection))
         return store
 
     def stamp(self, correlation_id: UUID | None = None) -> Stamp:
@@ -150,8 +182,13 @@ class Service:
     def sweep(self, name: str, sweep: Sweep) -> Sweeper:
         """Run `sweep(now)` every `SWEEP_INTERVAL_S` while the service is up."""
         sweeper = Sweeper(name, sweep, lambda: self.clock(), self.settings.sweep_interval_s)
+        sweeper.observe = self._observe_sweep
         self.sweepers.append(sweeper)
         return sweeper
+
+    def _observe_sweep(self, name: str, outcome: str, fired: int) -> None:
+        self.metrics.sweeps.labels(name, outcome).inc()
+        self.metrics.swept.labels(name).inc(fired)
 
     def subscribe(self, topic: str, routes: consumer.Routes) -> None:
         consumer.subscribe(
@@ -159,7 +196,9 @@ class Service:
             self.settings.kafka_topic_prefix + topic,
             group_id=self.dead_letters.group,
             routes=routes,
+            metrics=self.metrics,
         )
+        self.topics.append(self.settings.kafka_topic_prefix + topic)
 
     def asgi(self) -> FastStreamAPI:
         return FastStreamAPI(
@@ -190,17 +229,49 @@ class Service:
         return {"status": "ok", "service": self.name}
 
     async def readyz(self) -> JSONResponse:
+        """Ready when MongoDB and Kafka answer; otherwise `down` says which did not."""
         checks: dict[str, bool] = {}
-        try:
-            checks["mongodb"] = bool((await self.db.command("ping")).get("ok"))
-        except Exception:
-            checks["mongodb"] = False
-        try:
-            checks["kafka"] = await self.broker.ping(timeout=2.0)
-        except Exception:
-            checks["kafka"] = False
-        ready = all(checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        failures: dict[str, str] = {}
+        probes: dict[str, Callable[[], Awaitable[bool]]] = {
+            "mongodb": self._ping_mongodb,
+            "kafka": lambda: self.broker.ping(timeout=2.0),
+        }
+        for dependency, probe in probes.items():
+            try:
+                checks[dependency] = bool(await asyncio.wait_for(probe(), timeout=3.0))
+            except Exception as error:
+                checks[dependency] = False
+                failures[dependency] = type(error).__name__
+            if not checks[dependency]:
+                failures.setdefault(dependency, "no answer")
+        down = [dependency for dependency, ok in checks.items() if not ok]
+        body = Readiness(ready=not down, checks=checks, down=down, errors=failures)
+        return JSONResponse(body.model_dump(), status_code=503 if down else 200)
+
+    async def _ping_mongodb(self) -> bool:
+        return bool((await self.db.command("ping")).get("ok"))
+
+    async def scrape(self) -> Response:
+        """Prometheus exposition of this service's registry (gauges refreshed first)."""
+        await self.metrics.refresh()
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def _refresh_outbox(self, collection: str) -> None:
+        pending = self.db[collection].find({"outbox_pending": True}, {"outbox_since": 1})
+        since = [doc.get("outbox_since") async for doc in pending]
+        self.metrics.outbox_pending.labels(collection).set(len(since))
+        first = oldest([{"stored_at": s} for s in since])
+        age = (self.clock() - first).total_seconds() if first else 0.0
+        self.metrics.outbox_age.labels(collection).set(max(age, 0.0))
+
+    async def _refresh_lag(self) -> None:
+        if not self.topics:
+            return
+        lag = await asyncio.wait_for(
+            consumer_lag(self.settings, self.dead_letters.group, self.topics), timeout=5.0
+        )
+        for topic, behind in lag.items():
+            self.metrics.lag.labels(topic, f"{self.dead_letters.group}.{topic}").set(behind)
 
 
 def serve(app: Any, settings: Settings) -> None:

@@ -20,17 +20,28 @@ from services.runtime.logging import get_logger
 log = get_logger(__name__)
 
 Sweep = Callable[[datetime], Awaitable[int]]
+Observe = Callable[[str, str, int], None]
+"""Told of each run: (sweeper, outcome `ok`/`failed`, items fired)."""
 
 
 class Sweeper:
     def __init__(self, name: str, sweep: Sweep, clock: Callable[[], datetime],
                  interval_s: float = 15.0) -> None:  # fmt: skip
         self.name, self.sweep, self.clock, self.interval_s = name, sweep, clock, interval_s
+        self.observe: Observe = lambda _name, _outcome, _fired: None
         self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> int:
         """One sweep at the current clock; returns how many items fired."""
-        return await self.sweep(self.clock())
+        try:
+            fired = await self.sweep(self.clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.observe(self.name, "failed", 0)
+            raise
+        self.observe(self.name, "ok", fired)
+        return fired
 
     async def _run(self) -> None:
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from services.console.settings import CONSOLE_PORT, ConsoleSettings
+from services.runtime.metrics import Metrics
 from services.runtime.settings import SERVICE_PORTS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,3 +164,84 @@ def test_the_console_runs_on_8006_without_development_sign_in(compose: Doc) -> N
     assert set(console["depends_on"]) == set(APP_SERVICES)
     for name in APP_SERVICES:
         assert env[f"{name.upper()}_URL"] == f"http://{name}:{SERVICE_PORTS[name]}"
+
+
+OBSERVABILITY = ROOT / "infra/observability"
+METRIC = re.compile(r"\b((?:kap|faststream)_[a-z_]+)\b")
+
+
+def exported_samples() -> set[str]:
+    """Every sample name the runtime's registry can export (counters end in `_total`...)."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    families = Metrics("any", "group", "db").registry.collect()
+    return {f.name + s for f in families for s in suffixes.get(f.type, ("",))}
+
+
+def mounts(service: Doc) -> dict[str, str]:
+    """Bind mounts of a service: container path -> host path (relative to the repo)."""
+    found = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            found[target] = source[2:]
+    return found
+
+
+def test_prometheus_scrapes_every_service_on_its_port(compose: Doc) -> None:
+    prometheus = compose["services"]["prometheus"]
+    config_dir = ROOT / mounts(prometheus)["/etc/prometheus"]
+    config = yaml.safe_load((config_dir / "prometheus.yml").read_text(encoding="utf-8"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "kap"]
+    assert job["metrics_path"] == "/metrics"
+    targets = {t: c["labels"]["service"] for c in job["static_configs"] for t in c["targets"]}
+    assert targets == {f"{name}:{port}": name for name, port in SERVICE_PORTS.items()}
+    for rules in config["rule_files"]:
+        assert (config_dir / Path(rules).relative_to("/etc/prometheus")).is_file()
+
+
+def test_alert_rules_cover_outbox_age_dead_letters_and_lag_with_exported_metrics() -> None:
+    rules = yaml.safe_load((OBSERVABILITY / "prometheus/alerts.yml").read_text(encoding="utf-8"))
+    alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
+    used = {name: set(METRIC.findall(expr)) for name, expr in alerts.items()}
+    assert used["KapOutboxEventsWaiting"] == {"kap_outbox_oldest_age_seconds"}
+    assert used["KapDeadLettersGrowing"] == {"kap_dead_letters_written_total"}
+    assert used["KapConsumerLagHigh"] == {"kap_consumer_lag"}
+    assert set().union(*used.values()) <= exported_samples()
+
+
+def test_grafana_is_provisioned_with_prometheus_and_a_dashboard_of_exported_metrics(
+    compose: Doc,
+) -> None:
+    grafana = compose["services"]["grafana"]
+    bound = mounts(grafana)
+    provisioning = ROOT / bound["/etc/grafana/provisioning"]
+    sources = yaml.safe_load((provisioning / "datasources/prometheus.yml").read_text("utf-8"))
+    (source,) = sources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    providers = yaml.safe_load((provisioning / "dashboards/kap.yml").read_text("utf-8"))
+    (provider,) = providers["providers"]
+    dashboards = ROOT / bound[provider["options"]["path"]]
+    (board,) = [json.loads(f.read_text("utf-8")) for f in dashboards.glob("*.json")]
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    assert all(t["datasource"]["uid"] == source["uid"] for p in board["panels"]
+               for t in p.get("targets", []))  # fmt: skip
+    shown = set().union(*(METRIC.findall(expr) for expr in exprs))
+    assert shown <= exported_samples()
+    assert {
+        "kap_outbox_oldest_age_seconds",
+        "kap_dead_letters_written_total",
+        "kap_consumer_lag",
+        "kap_http_requests_total",
+        "kap_messages_consumed_total",
+    } <= shown
+    assert any(p["type"] == "alertlist" for p in board["panels"])
+
+
+def test_observability_is_published_on_loopback_only_with_healthchecks(compose: Doc) -> None:
+    for name in ("prometheus", "grafana"):
+        service = compose["services"][name]
+        assert all(str(port).startswith("127.0.0.1:") for port in service["ports"]), name
+        assert "healthcheck" in service
+        assert named_volumes(service) <= set(compose["volumes"])
+    password = environment(compose["services"]["grafana"])["GF_SECURITY_ADMIN_PASSWORD"]
+    assert ":?" in password, "no default Grafana admin password"

@@ -1,0 +1,1 @@
+"""`kap`: the operators' command line (tokens, status, dead letters, rebuild, bench)."""
