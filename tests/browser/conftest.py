@@ -25,23 +25,24 @@ SHOTS = Path(os.environ.get("CONSOLE_SCREENSHOTS", ROOT / ".run" / "screenshots"
 TABLET: ViewportSize = {"width": 1024, "height": 768}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def browser_settings(servers: Servers) -> AsyncIterator[Settings]:
     async with throwaway(servers, f"b{uuid.uuid4().hex[:10]}") as configured:
         yield configured
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(browser_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """All five services and the console, shared by the tier (each test seeds its own patients)."""
     with service_processes(browser_settings, tmp_path_factory.mktemp("logs")) as api:
         yield api
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright(stack: Api) -> Iterator[Playwright]:
     """After the stack: Playwright's sync driver runs a loop of its own in this thread, so the
-    stack's async set-up (topics) must be done before it starts and undone after it stops."""
+    stack's async set-up (topics) must be done before it starts and undone after it stops.
+    Package-scoped, so that loop is gone before any other tier's async test runs."""
     if not Path(CHROMIUM).exists() or not AXE.exists():
         missing = f"{CHROMIUM} or {AXE} missing (make install provides both)"
         if IN_CI:
@@ -51,7 +52,7 @@ def playwright(stack: Api) -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     launched = playwright.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
