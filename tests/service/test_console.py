@@ -177,3 +177,68 @@ def test_the_clocks_stream_minutes_since_dose_over_sse(fake: FakeServices) -> No
     assert first[0] == "event: clocks"
     assert "50 min since dose" in first[1]
     assert "40-minute BP is due now" in first[1]
+
+
+def dosed_day(last_bp: tuple[int, int]) -> dict[str, object]:
+    dosed = datetime.now(UTC) - timedelta(minutes=130)
+    reading = {"observed_at": datetime.now(UTC).isoformat(), "systolic": last_bp[0],
+               "diastolic": last_bp[1], "heart_rate": 80, "spo2": 97, "pre_dose": False,
+               "minutes_since_dose": 130}  # fmt: skip
+    return {
+        "session_id": "s1", "site_id": "site-north", "protocol": "esketamine_trd",
+        "dose_number": 1, "checked_in_at": dosed.isoformat(), "dose_held": False,
+        "dose": {"administered_at": dosed.isoformat(), "dose_mg": 56, "devices": 2,
+                 "lot_number": "L1"},
+        "vitals": [reading], "discharge": None, "open_alerts": [],
+        "interactions_to_acknowledge": [],
+    }  # fmt: skip
+
+
+def test_a_prescriber_accepts_a_high_last_reading_for_discharge_from_the_chart(
+    fake: FakeServices,
+) -> None:
+    fake.on("GET", "/patients/p1/sessions/s1",
+            lambda _: httpx.Response(200, json=dosed_day((168, 98))))  # fmt: skip
+    fake.on("POST", "/patients/p1/sessions/s1/discharge-blood-pressure/accept",
+            lambda _: httpx.Response(200, json={}))  # fmt: skip
+    with console(fake) as client:
+        signed_in(client, "dr-north-1")
+        page = client.get("/nurse/patients/p1/sessions/s1").text
+        assert "accept 168/98 for discharge" in page
+        token = page.split('name="csrf" value="')[1].split('"')[0]
+        answer = client.post(
+            "/nurse/patients/p1/sessions/s1/discharge-blood-pressure/accept",
+            data={
+                "csrf": token,
+                "reason": "known hypertension, asymptomatic",
+                "site_id": "site-north",
+            },
+            headers={"HX-Request": "true"},
+        )
+    assert answer.status_code == 200
+    method, path, body, _ = fake.sent[-1]
+    assert (method, path) == ("POST", "/patients/p1/sessions/s1/discharge-blood-pressure/accept")
+    assert body["reason"] == "known hypertension, asymptomatic"
+
+
+def test_a_nurse_sees_no_prescriber_decision_and_reports_an_adverse_event(
+    fake: FakeServices,
+) -> None:
+    fake.on("GET", "/patients/p1/sessions/s1",
+            lambda _: httpx.Response(200, json=dosed_day((168, 98))))  # fmt: skip
+    fake.on("POST", "/patients/p1/sessions/s1/adverse-events",
+            lambda _: httpx.Response(201, json={}))  # fmt: skip
+    with console(fake) as client:
+        signed_in(client, "rn-north-1")
+        page = client.get("/nurse/patients/p1/sessions/s1").text
+        assert "for discharge</legend>" not in page
+        token = page.split('name="csrf" value="')[1].split('"')[0]
+        client.post(
+            "/nurse/patients/p1/sessions/s1/adverse-events",
+            data={"csrf": token, "kind": "hypertension", "severity": "severe", "serious": "on",
+                  "site_id": "site-north"},
+            headers={"HX-Request": "true"},
+        )  # fmt: skip
+    method, path, body, _ = fake.sent[-1]
+    assert (method, path) == ("POST", "/patients/p1/sessions/s1/adverse-events")
+    assert (body["kind"], body["severity"], body["serious"]) == ("hypertension", "severe", True)

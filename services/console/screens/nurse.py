@@ -130,7 +130,18 @@ async def session(request: Request, patient_id: str, session_id: str, viewer: Si
     day = await session_of(request, viewer, patient_id, session_id)
     return render(request, "nurse_session.html", viewer, day=day, patient_id=patient_id,
                   zone=zone_of(request, day["site_id"]), clock=clocks(day, datetime.now(UTC)),
-                  checks=DISCHARGE_CHECKS)  # fmt: skip
+                  checks=DISCHARGE_CHECKS, adverse_kinds=ADVERSE_EVENT_KINDS,
+                  prescriber=viewer.principal.role is Role.PSYCHIATRIST,
+                  high_last=high_last_reading(day))  # fmt: skip
+
+
+def high_last_reading(day: dict[str, Any]) -> dict[str, Any] | None:
+    """The last post-dose reading when it is above 140/90 (shown so a prescriber can accept it
+    for discharge; the session service keeps the rule and its configured limit)."""
+    post = [r for r in day.get("vitals", []) if not r.get("pre_dose")]
+    last = post[-1] if post else None
+    high = last is not None and (last["systolic"] > 140 or last["diastolic"] > 90)
+    return last if high else None
 
 
 def step_body(step: str, form: Any, zone: Any) -> dict[str, Any]:
@@ -146,10 +157,31 @@ def step_body(step: str, form: Any, zone: Any) -> dict[str, Any]:
                 "lot_number": str(form.get("lot_number") or ""), **at}  # fmt: skip
     if step == "discharge":
         return {k: form.get(k) == "on" for k, _ in DISCHARGE_CHECKS} | at
+    if step in PRESCRIBER_STEPS:
+        return {"reason": str(form.get("reason") or ""), **at}
+    if step == "adverse-events":
+        return {"kind": str(form.get("kind") or ""), "severity": str(form.get("severity") or ""),
+                "serious": form.get("serious") == "on", **at}  # fmt: skip
     return at
 
 
-STEPS = {"vitals", "dose", "discharge", "interactions/acknowledge"}
+PRESCRIBER_STEPS = {"dose-hold/override", "discharge-blood-pressure/accept"}
+"""A prescriber's decisions on the chart: override a BP hold, accept a high last reading for
+discharge (the session API admits psychiatrists only; a nurse sees its refusal)."""
+STEPS = {"vitals", "dose", "discharge", "interactions/acknowledge", "adverse-events"}
+STEPS |= PRESCRIBER_STEPS
+ADVERSE_EVENT_KINDS = (
+    "hypertension",
+    "dissociation",
+    "sedation",
+    "nausea",
+    "vomiting",
+    "dizziness",
+    "headache",
+    "anxiety",
+    "respiratory_depression",
+)
+"""Coded terms the session API accepts (`^[a-z][a-z0-9_]*$`), never free text."""
 
 
 @router.post("/nurse/patients/{patient_id}/sessions/{session_id}/{step:path}")
