@@ -63,12 +63,15 @@ async def test_a_follow_up_flag_from_coaching_holds_the_dose_until_intake_acknow
             settings, Topic.COACHING, coaching_flag(pid, t0 + timedelta(minutes=21), flag_id)
         )
 
-        async def refused() -> dict[str, object] | None:
-            answer = await chart("dose", {"dose_mg": 56, "lot_number": "LOT-INT"}, 25)
+        async def gate_says(rule: str) -> dict[str, object] | None:
+            """Probe the dose gate with an amount no protocol allows (never dosed): the facts
+            are checked first, so the refusal names the flag once the session has heard it."""
+            answer = await chart("dose", {"dose_mg": 57, "lot_number": "PROBE"}, 25)
             body: dict[str, object] = answer.json()
-            return body if answer.status_code == 409 else None
+            return body if body.get("error") == rule else None
 
-        refusal = await eventually(refused, timeout=30)
+        await eventually(lambda: gate_says("OpenRiskFlag"), timeout=30)
+        refusal = (await chart("dose", {"dose_mg": 56, "lot_number": "LOT-INT"}, 25)).json()
         assert refusal["error"] == "OpenRiskFlag"
         assert "phq9_item9 flag" in str(refusal["reasons"])
 
@@ -83,12 +86,9 @@ async def test_a_follow_up_flag_from_coaching_holds_the_dose_until_intake_acknow
             acknowledged_by="dr-int",
         )
         await publish(settings, Topic.INTAKE, acknowledged)
-
-        async def dosed() -> bool:
-            answer = await chart("dose", {"dose_mg": 56, "lot_number": "LOT-INT"}, 25)
-            return answer.status_code == 201
-
-        assert await eventually(dosed, timeout=30)
+        await eventually(lambda: gate_says("EsketamineDoseNotAllowed"), timeout=30)
+        dosed = await chart("dose", {"dose_mg": 56, "lot_number": "LOT-INT"}, 25)
+        assert dosed.status_code == 201, dosed.text
 
 
 async def test_a_flag_charted_before_a_dose_but_heard_after_it_raises_the_dose(
