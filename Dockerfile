@@ -1,4 +1,5 @@
-# One image for all five services (intake, scheduling, session, coaching, journey).
+# One image for the five services (intake, scheduling, session, coaching, journey) and the
+# clinic console.
 # Pick the service at run time:  docker run IMAGE python -m services.<name>
 # docker-compose.yml does exactly that for each service.
 FROM python:3.11-slim
@@ -36,8 +37,9 @@ ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HTTP_HOST=0.0.0.0
 
-# Default service ports (services/runtime/settings.py SERVICE_PORTS); HTTP_PORT overrides.
-EXPOSE 8001 8002 8003 8004 8005
+# Default ports (services/runtime/settings.py SERVICE_PORTS; the console's CONSOLE_PORT);
+# HTTP_PORT overrides.
+EXPOSE 8001 8002 8003 8004 8005 8006
 
 # There is no single right service to start, so refuse clearly instead of guessing.
-CMD ["python", "-c", "raise SystemExit('usage: python -m services.<intake|scheduling|session|coaching|journey>')"]
+CMD ["python", "-c", "raise SystemExit('usage: python -m services.<intake|scheduling|session|coaching|journey|console>')"]
