@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from typing import NoReturn
 
 import pytest
 from pymongo import AsyncMongoClient
@@ -17,6 +18,14 @@ from tests.support.servers import Servers, ServersUnavailable, real_servers, rem
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def missing_infrastructure(what: str) -> NoReturn:
+    """Missing infrastructure fails under CI=true; a developer without it gets a skip saying
+    so. One rule for every tier that needs servers or a browser."""
+    if IN_CI:
+        pytest.fail(f"CI needs {what}", pytrace=False)
+    raise pytest.skip.Exception(f"missing {what} (under CI=true this fails)")
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     """A real Kafka broker and MongoDB-wire server; a failure, never a skip, under CI=true."""
@@ -25,9 +34,7 @@ def servers() -> Iterator[Servers]:
             print(f"\n[servers] kafka={found.kafka} mongodb={found.mongodb} via {found.source}")
             yield found
     except ServersUnavailable as error:
-        if IN_CI:
-            pytest.fail(f"CI needs real servers: {error}", pytrace=False)
-        pytest.skip(f"no real servers, and not under CI (where this fails instead): {error}")
+        missing_infrastructure(f"real servers: {error}")
 
 
 @pytest.fixture

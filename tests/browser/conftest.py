@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_pl
 
 from demo.client import Api
 from services.runtime.settings import Settings
-from tests.conftest import IN_CI, throwaway
+from tests.conftest import missing_infrastructure, throwaway
 from tests.support.processes import service_processes
 from tests.support.servers import Servers
 
@@ -44,10 +44,7 @@ def playwright(stack: Api) -> Iterator[Playwright]:
     stack's async set-up (topics) must be done before it starts and undone after it stops.
     Package-scoped, so that loop is gone before any other tier's async test runs."""
     if not Path(CHROMIUM).exists() or not AXE.exists():
-        missing = f"{CHROMIUM} or {AXE} missing (make install provides both)"
-        if IN_CI:
-            pytest.fail(missing, pytrace=False)
-        pytest.skip(missing)
+        missing_infrastructure(f"{CHROMIUM} and {AXE} (make install provides both)")
     with sync_playwright() as driver:
         yield driver
 
