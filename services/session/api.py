@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from contracts.vocabulary import AdverseEventSeverity
 from services.session.discharge import DischargePatient
-from services.session.domain import CheckIn, RecordVitals
+from services.session.domain import CheckIn, RecordVitals, high_post_dose_reading
 from services.session.dosing import AdministerDose
 from services.session.gates import (
     AcceptDischargeBloodPressure,
@@ -19,6 +19,7 @@ from services.session.gates import (
 )
 from services.session.record import Session
 from services.session.rems_form import SubmitForm
+from services.session.rules import SessionRules
 from services.session.safety import AcknowledgeRiskFlag, ReportAdverseEvent
 
 ObservedAt = Annotated[
@@ -197,9 +198,15 @@ class DischargeIn(BaseModel):
         )
 
 
-def session_view(session: Session) -> dict[str, Any]:
+def session_view(session: Session, rules: SessionRules) -> dict[str, Any]:
     """The session as a nurse reads it: the chart, whether the dose is held, which interaction
-    flags still need acknowledging, and the open alerts (e.g. the 40-minute BP is overdue)."""
+    flags still need acknowledging, the open alerts (e.g. the 40-minute BP is overdue) and the
+    post-dose reading a prescriber must accept before discharge, if any."""
+    high = high_post_dose_reading(session, rules)
+    accepted = session.discharge_bp_accepted
+    to_accept = (
+        high if high and not (accepted and accepted.observed_at >= high.observed_at) else None
+    )
     return {
         **session.model_dump(mode="json"),
         "dose_held": session.dose_held,
@@ -207,4 +214,5 @@ def session_view(session: Session) -> dict[str, Any]:
             f.interaction.value for f in session.unacknowledged_interactions
         ],
         "open_alerts": [a.kind for a in session.alerts if a.resolved_at is None],
+        "reading_to_accept": to_accept.model_dump(mode="json") if to_accept else None,
     }

@@ -10,15 +10,14 @@ from contracts.session import MonitoringFormDue, SessionDischarged
 from contracts.vocabulary import Protocol
 from services.session.domain import (
     FieldOutOfRangeError,
-    bp_above_threshold,
     check_observed_at,
     envelope,
+    high_post_dose_reading,
     whole_minutes,
 )
 from services.session.record import (
     Discharge,
     FormStatus,
-    Reading,
     Session,
     SessionRuleViolation,
     TreatmentRecord,
@@ -101,20 +100,16 @@ def unmet_discharge_conditions(
             f"bp_before_discharge: no blood pressure in the {rules.discharge_bp_max_age_min} "
             "min before discharge",
         ),
-        _last_reading_acceptable(session, post_dose, rules),
+        _last_reading_acceptable(session, rules),
         (command.transport_confirmed, "transport_confirmed"),
     ]
     return [name for met, name in conditions if not met]
 
 
-def _last_reading_acceptable(
-    session: Session, post_dose: list[Reading], rules: SessionRules
-) -> tuple[bool, str]:
+def _last_reading_acceptable(session: Session, rules: SessionRules) -> tuple[bool, str]:
     """The last post-dose reading is within the pre-dose limit, or a prescriber accepted it."""
-    if not post_dose:
-        return True, ""
-    last = post_dose[-1]
-    if not bp_above_threshold(last.systolic, last.diastolic, rules):
+    last = high_post_dose_reading(session, rules)
+    if last is None:
         return True, ""
     accepted = session.discharge_bp_accepted
     covered = accepted is not None and accepted.observed_at >= last.observed_at

@@ -177,6 +177,16 @@ def bp_above_threshold(systolic: int, diastolic: int, rules: SessionRules) -> bo
     return systolic > rules.bp_systolic_max or diastolic > rules.bp_diastolic_max
 
 
+def high_post_dose_reading(session: Session, rules: SessionRules) -> Reading | None:
+    """The last post-dose reading if it is above the pre-dose limit: discharge needs a
+    prescriber's acceptance of it (DESIGN safety invariant 5)."""
+    post_dose = [reading for reading in session.vitals if not reading.pre_dose]
+    last = post_dose[-1] if post_dose else None
+    if last is None or not bp_above_threshold(last.systolic, last.diastolic, rules):
+        return None
+    return last
+
+
 def whole_minutes(since: datetime, until: datetime) -> int:
     """Elapsed whole minutes, rounded down: 119 min 59 s is still 119 min of monitoring."""
     return int((until - since).total_seconds() // 60)

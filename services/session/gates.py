@@ -12,7 +12,7 @@ from contracts.session import (
     DoseHoldOverridden,
     InteractionsAcknowledged,
 )
-from services.session.domain import bp_above_threshold, check_observed_at, envelope
+from services.session.domain import check_observed_at, envelope, high_post_dose_reading
 from services.session.record import (
     Acknowledgement,
     Hold,
@@ -132,9 +132,8 @@ def decide_accept_discharge_bp(
     the last reading and follows it (invariant 1); a later reading above the limit needs a new
     acceptance."""
     session = open_session(record, command.session_id).model_copy(deep=True)
-    post_dose = [reading for reading in session.vitals if not reading.pre_dose]
-    last = post_dose[-1] if post_dose else None
-    if last is None or not bp_above_threshold(last.systolic, last.diastolic, rules):
+    last = high_post_dose_reading(session, rules)
+    if last is None:
         raise NoReadingToAccept(session.session_id)
     check_observed_at(command.observed_at, stamp.now, rules, not_before=last.observed_at)
     session.discharge_bp_accepted = Hold(

@@ -73,9 +73,11 @@ Step = Callable[[TreatmentRecord, Stamp], Outcome]
 Store = AggregateStore[TreatmentRecord]
 
 
-def view_of(applied: Applied[TreatmentRecord], session_id: str) -> dict[str, Any]:
+def view_of(
+    applied: Applied[TreatmentRecord], session_id: str, rules: SessionRules
+) -> dict[str, Any]:
     assert applied.state is not None
-    return session_view(session_of(applied.state, session_id))
+    return session_view(session_of(applied.state, session_id), rules)
 
 
 def event_routes(service: Service, store: Store, rules: SessionRules) -> dict[Topic, Routes]:
@@ -204,7 +206,7 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
                 raise SessionNotFound(session_id)
             return step(record, stamp)
 
-        return view_of(await change(patient_id, in_scope_then), session_id)
+        return view_of(await change(patient_id, in_scope_then), session_id, rules)
 
     @router.post("", status_code=status.HTTP_201_CREATED)
     async def check_in(
@@ -226,7 +228,7 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         applied = await change(patient_id, lambda record: step(record, stamp))
         if not applied.events:
             response.status_code = status.HTTP_200_OK
-        return view_of(applied, session_id)
+        return view_of(applied, session_id, rules)
 
     @router.post("/{session_id}/interactions/acknowledge")
     async def acknowledge_interactions(
@@ -332,6 +334,6 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
 
     @router.get("/{session_id}")
     async def read(patient_id: str, session_id: str, principal: Reader) -> dict[str, Any]:
-        return session_view(await scoped(patient_id, session_id, principal))
+        return session_view(await scoped(patient_id, session_id, principal), rules)
 
     return router

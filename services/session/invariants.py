@@ -240,10 +240,9 @@ def decide_unsafe_doses(
                 raised_at=stamp.now,
                 raised_by=stamp.producer,
             )
-            head = stamp.envelope(record.patient_id, session.site_id)
             events += [
                 UnsafeDoseDetected(
-                    **head,
+                    **stamp.envelope(record.patient_id, session.site_id),
                     session_id=session.session_id,
                     dosed_at=at,
                     rule=rule,

@@ -190,6 +190,7 @@ def dosed_day(last_bp: tuple[int, int]) -> dict[str, object]:
         "dose": {"administered_at": dosed.isoformat(), "dose_mg": 56, "devices": 2,
                  "lot_number": "L1"},
         "vitals": [reading], "discharge": None, "open_alerts": [],
+        "reading_to_accept": reading,
         "interactions_to_acknowledge": [],
     }  # fmt: skip
 

@@ -11,16 +11,17 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
 from services.console.backend import Refusal
-from services.console.pages import (
+from services.console.pages import (  # fmt: skip
     backend,
     done,
     my_sites,
     observed_at,
     refused,
     render,
+    screen_for,
     templates,
     zone_of,
-)  # fmt: skip
+)
 from services.console.signin import Viewer, posted, viewer_of
 from services.console.views import clocks
 from services.runtime.auth import Role
@@ -37,9 +38,7 @@ DISCHARGE_CHECKS = (
 )
 
 
-def nurse_only(viewer: Viewer) -> None:
-    if viewer.principal.role not in (Role.NURSE, Role.PSYCHIATRIST):
-        raise HTTPException(403, "This screen is for nurses and prescribers.")
+nurse_only = screen_for("nurses and prescribers", Role.NURSE, Role.PSYCHIATRIST)
 
 
 def sessions_of(journey: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -132,16 +131,7 @@ async def session(request: Request, patient_id: str, session_id: str, viewer: Si
                   zone=zone_of(request, day["site_id"]), clock=clocks(day, datetime.now(UTC)),
                   checks=DISCHARGE_CHECKS, adverse_kinds=ADVERSE_EVENT_KINDS,
                   prescriber=viewer.principal.role is Role.PSYCHIATRIST,
-                  high_last=high_last_reading(day))  # fmt: skip
-
-
-def high_last_reading(day: dict[str, Any]) -> dict[str, Any] | None:
-    """The last post-dose reading when it is above 140/90 (shown so a prescriber can accept it
-    for discharge; the session service keeps the rule and its configured limit)."""
-    post = [r for r in day.get("vitals", []) if not r.get("pre_dose")]
-    last = post[-1] if post else None
-    high = last is not None and (last["systolic"] > 140 or last["diastolic"] > 90)
-    return last if high else None
+                  high_last=day.get("reading_to_accept"))  # fmt: skip
 
 
 def step_body(step: str, form: Any, zone: Any) -> dict[str, Any]:
