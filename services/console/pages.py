@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -15,11 +16,22 @@ from services.console.backend import Backend, Refusal
 from services.console.people import home_of
 from services.console.signin import Viewer
 from services.console.views import local
+from services.runtime.auth import Role
 from services.runtime.network import Network
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["local"] = local
+
+
+def screen_for(who: str, *roles: Role) -> Callable[[Viewer], None]:
+    """A screen's role check: anyone else is answered 403, naming who the screen is for."""
+
+    def check(viewer: Viewer) -> None:
+        if viewer.principal.role not in roles:
+            raise HTTPException(403, f"This screen is for {who}.")
+
+    return check
 
 
 def backend(request: Request) -> Backend:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from services.console.backend import Refusal
-from services.console.pages import backend, done, refused, render
+from services.console.pages import backend, done, refused, render, screen_for
 from services.console.signin import Viewer, posted, viewer_of
 from services.console.views import phq9_chart
 from services.runtime.auth import Role
@@ -29,9 +29,7 @@ PHQ9_ITEMS = (
 ANSWERS = ("Not at all", "Several days", "More than half the days", "Nearly every day")
 
 
-def coach_only(viewer: Viewer) -> None:
-    if viewer.principal.role is not Role.COACH:
-        raise HTTPException(403, "This screen is for coaches.")
+coach_only = screen_for("coaches", Role.COACH)
 
 
 @router.get("/coach")

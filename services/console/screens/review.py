@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from services.console.backend import Refusal
-from services.console.pages import backend, done, my_sites, refused, render
+from services.console.pages import backend, done, my_sites, refused, render, screen_for
 from services.console.signin import Viewer, posted, viewer_of
 from services.runtime.auth import Role
 
@@ -24,9 +24,7 @@ PROTOCOLS = (
 )
 
 
-def prescriber_only(viewer: Viewer) -> None:
-    if viewer.principal.role is not Role.PSYCHIATRIST:
-        raise HTTPException(403, "This screen is for psychiatrists.")
+prescriber_only = screen_for("psychiatrists", Role.PSYCHIATRIST)
 
 
 @router.get("/review")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from services.console.backend import Refusal
-from services.console.pages import backend, my_sites, render, zone_of
+from services.console.pages import backend, my_sites, render, screen_for, zone_of
 from services.console.signin import Viewer, viewer_of
 from services.runtime.auth import Role
 
@@ -18,9 +18,7 @@ PHASES = ("referred", "screening", "awaiting_review", "approved", "declined", "p
           "induction", "maintenance", "completed", "withdrawn")  # fmt: skip
 
 
-def lead_only(viewer: Viewer) -> None:
-    if viewer.principal.role not in (Role.SITE_ADMIN, Role.OPS):
-        raise HTTPException(403, "This screen is for site leads and ops.")
+lead_only = screen_for("site leads and ops", Role.SITE_ADMIN, Role.OPS)
 
 
 @router.get("/site")
