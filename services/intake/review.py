@@ -115,7 +115,7 @@ def modality_fits(_r: IntakeRecord, approval: Approval) -> IntakeRefusal | None:
 def rems_enrolled(record: IntakeRecord, approval: Approval) -> IntakeRefusal | None:
     """Spravato REMS: esketamine only for patients enrolled in the REMS."""
     needs = approval.protocol is Protocol.ESKETAMINE_TRD
-    enrolled = record.consents.get(ConsentKind.REMS_ENROLMENT.value, False)
+    enrolled = bool(record.consent(ConsentKind.REMS_ENROLMENT))
     missing = needs and not enrolled
     return RemsEnrolmentMissing(ConsentKind.REMS_ENROLMENT.value) if missing else None
 

@@ -16,18 +16,12 @@ from demo.client import Api, ApiError, until
 from demo.scenario import TRD_TRIALS, Scenario, iso, referral
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
+from tests.integration.test_session_treatment_day import READY
 from tests.support.processes import service_processes
 
 pytestmark = pytest.mark.infra
 
 WAIT_S = 60
-READY = {
-    "sedation_resolved": True,
-    "dissociation_resolved": True,
-    "respiratory_ok": True,
-    "vitals_acceptable": True,
-    "transport_confirmed": True,
-}
 
 
 @pytest.fixture
