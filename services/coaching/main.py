@@ -2,34 +2,43 @@
 
 from __future__ import annotations
 
-from faststream_fastapi import FastStreamAPI
+from collections.abc import Callable
+from datetime import datetime
 
-from services.coaching.handlers import Coaching, wire
-from services.coaching.roster import Roster, load_roster
+from faststream_fastapi import FastStreamAPI
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.coaching.domain import CoachingRecord
+from services.coaching.roster import CoachAvailability, Roster, load_roster
 from services.coaching.routes import routes
 from services.coaching.rules import CoachingRules
+from services.coaching.store import (
+    AVAILABILITY,
+    AVAILABILITY_INDEXES,
+    COLLECTION,
+    RECORD_INDEXES,
+    availability_indexed,
+    indexer,
+)
+from services.coaching.subscribers import Coaching, subscriptions
+from services.runtime.mongo import Document
 from services.runtime.network import Network, load_network
 from services.runtime.service import Service
 from services.runtime.settings import Settings, load_settings
 
+OVERDUE_SWEEP = "follow_up_overdue"
 
-def build(
-    service: Service,
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: AsyncDatabase[Document] | None = None,
+    clock: Callable[[], datetime] | None = None,
     rules: CoachingRules | None = None,
     network: Network | None = None,
     roster: Roster | None = None,
-) -> Coaching:
-    """Wire coaching into `service` (tests pass a service over an in-memory database)."""
-    rules = rules or CoachingRules()
-    coaching = wire(
-        service, rules, network or load_network(), roster or load_roster(rules.roster_config)
-    )
-    service.http.include_router(routes(coaching))
-    return coaching
-
-
-def create_service(settings: Settings | None = None) -> Service:
-    return Service.create(
+) -> FastStreamAPI:
+    service = Service.create(
         "coaching",
         settings or load_settings("coaching"),
         title="KAP coaching",
@@ -37,15 +46,20 @@ def create_service(settings: Settings | None = None) -> Service:
             "Coach assignment and reassignment, follow-up tasks after each discharge, work "
             "queues, overdue escalation, integration sessions and PHQ-9 outcomes."
         ),
+        db=db,
+        clock=clock,
     )
-
-
-def create_app(
-    settings: Settings | None = None,
-    rules: CoachingRules | None = None,
-    network: Network | None = None,
-    roster: Roster | None = None,
-) -> FastStreamAPI:
-    service = create_service(settings)
-    build(service, rules, network, roster)
+    rules = rules or CoachingRules()
+    coaching = Coaching(
+        service,
+        service.store(COLLECTION, CoachingRecord, RECORD_INDEXES, indexer(rules)),
+        service.store(AVAILABILITY, CoachAvailability, AVAILABILITY_INDEXES, availability_indexed),
+        rules,
+        network or load_network(),
+        roster or load_roster(rules.roster_config),
+    )
+    for topic, table in subscriptions(coaching).items():
+        service.subscribe(topic, table)
+    service.sweep(OVERDUE_SWEEP, coaching.sweep_overdue)
+    service.http.include_router(routes(coaching))
     return service.asgi()

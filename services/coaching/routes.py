@@ -18,10 +18,11 @@ from services.coaching.api import (
     MovedPatient,
     QueuedTask,
 )
-from services.coaching.domain import UnknownPatientError, UnknownTaskError
-from services.coaching.handlers import Coaching
+from services.coaching.domain import CoachingRecord, UnknownPatientError, UnknownTaskError
 from services.coaching.store import open_tasks_at, open_tasks_of
+from services.coaching.subscribers import Coaching
 from services.runtime.auth import ALL_SITES, Principal, Role, require
+from services.runtime.commands import Commands
 from services.runtime.logging import get_logger
 from services.runtime.network import Network
 from services.runtime.refusals import NotFound
@@ -84,6 +85,10 @@ def site_scope(principal: Principal, site_id: str, network: Network) -> None:
     principal.require_site(site_id)
 
 
+def in_site(principal: Principal, record: CoachingRecord) -> bool:
+    return principal.may_access(record.site_id)
+
+
 Reader = Annotated[Principal, Depends(require(Role.COACH, Role.SITE_ADMIN, Role.OPS))]
 
 
@@ -114,19 +119,16 @@ def routes(c: Coaching) -> APIRouter:
         body: CompleteTaskIn,
         principal: Annotated[Principal, Depends(require(Role.COACH))],
     ) -> CompletionOut:
-        record = (await records.load(patient_id)).state
-        if record is None or not principal.may_access(record.site_id):
-            raise UnknownTaskError(task_id)
         stamp, outcome = c.service.stamp(), body.outcome.to_domain()
-        lead = c.site_lead(record.site_id)
-        applied = await records.apply(
+        tasks = Commands(records, lambda _: UnknownTaskError(task_id), in_site)
+        applied = await tasks.change(
             patient_id,
+            principal,
             lambda r: outcomes.decide_completion(
-                r, task_id, principal.subject, outcome, body.note, stamp, c.rules, lead
+                r, task_id, principal.subject, outcome, body.note, stamp, c.rules,
+                c.site_lead(r.site_id),
             ),
-            indexed=c.indexed,
-        )
-        assert applied.state is not None
+        )  # fmt: skip
         task = applied.state.tasks[task_id]
         log.info(
             "follow_up_task_completed", patient_id=patient_id, task_id=task_id, kind=task.kind.value
@@ -172,17 +174,14 @@ def routes(c: Coaching) -> APIRouter:
         principal: Annotated[Principal, Depends(require(Role.THERAPIST))],
     ) -> IntegrationSessionOut:
         """A therapist records an integration session as completed or missed (idempotent)."""
-        record = (await records.load(patient_id)).state
-        if record is None or not principal.may_access(record.site_id):
-            raise UnknownPatientError(patient_id)
         stamp = c.service.stamp()
         command = body.to_command(integration_session_id, stamp.now)
-        applied = await records.apply(
+        applied = await Commands(records, UnknownPatientError, in_site).change(
             patient_id,
+            principal,
             lambda r: integration.decide_integration_session(
                 r, command, principal.subject, stamp, c.rules
             ),
-            indexed=c.indexed,
         )
         log.info(
             "integration_session_recorded",

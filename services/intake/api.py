@@ -204,3 +204,12 @@ class EligibilityIn(BaseModel):
         "received_at (422). The EligibilityDecided event occurs at this time, and treatment "
         "consent is checked as charted then and as it stands now.",
     )
+
+
+class EligibilityOut(BaseModel):
+    """The prescriber's decision as stored."""
+
+    patient_id: str
+    decision: Decision | None
+    protocol: Protocol | None
+    modality: Modality | None

@@ -35,7 +35,7 @@ from contracts.vocabulary import (
 from services.intake.coverage import Coverage, PayerRule, Trial, adequate_failed_trials, assess
 from services.intake.rules import INTERACTION_RULES, SAFETY_RULES, IntakeRules, SafetyFacts
 from services.intake.scoring import CssrsScreener, cssrs_risk, gad7_band, phq9_band
-from services.runtime.refusals import InvalidValue
+from services.runtime.refusals import FieldOutOfRange, InvalidValue
 
 Decided = tuple["IntakeRecord", list[EventBase]]
 
@@ -62,7 +62,7 @@ class ReferralReceivedInTheFuture(InvalidValue):
     earlier than its entry, never in the future beyond clock skew."""
 
 
-class ChartedTimeOutOfRange(InvalidValue):
+class ChartedTimeOutOfRange(FieldOutOfRange):
     """DESIGN safety invariant 1 (facts in order): a late entry's charted time lies within
     [the referral's received_at, now + clock skew] (422 naming the request field)."""
 

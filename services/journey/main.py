@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from faststream_fastapi import FastStreamAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -17,8 +20,10 @@ from services.runtime.settings import Settings, load_settings
 
 def create_app(
     settings: Settings | None = None,
-    network: Network | None = None,
+    *,
     db: AsyncDatabase[Document] | None = None,
+    clock: Callable[[], datetime] | None = None,
+    network: Network | None = None,
 ) -> FastStreamAPI:
     service = Service.create(
         "journey",
@@ -26,6 +31,7 @@ def create_app(
         title="KAP journey",
         description="Projections of every patient's journey, site dashboards and coach queues.",
         db=db,
+        clock=clock,
     )
     projections = Projections(service.db)
     service.startup.append(projections.ensure_indexes)

@@ -44,7 +44,7 @@ class Projections:
 
     def store(self, collection: str) -> AggregateStore[Journey]:
         if collection not in self._stores:
-            store = AggregateStore(self.db[collection], Journey, INDEXES)
+            store = AggregateStore(self.db[collection], Journey, INDEXES, domain.indexed)
             self._stores[collection] = store
         return self._stores[collection]
 
@@ -119,8 +119,7 @@ async def project(store: AggregateStore[Journey], event: EventBase) -> None:
     await store.apply(
         event.patient_id,
         lambda journey: (domain.add(journey, event.patient_id, event), []),
-        event_id=str(event.event_id),
-        indexed=domain.indexed,
+        inbox=[str(event.event_id)],
     )
 
 
@@ -130,11 +129,10 @@ async def project_batch(store: AggregateStore[Journey], events: list[EventBase])
     for event in events:
         by_patient.setdefault(event.patient_id, []).append(event)
     for patient_id, theirs in by_patient.items():
-        await store.apply_all(
+        await store.apply(
             patient_id,
-            theirs,
             lambda journey, fresh, pid=patient_id: (domain.add_all(journey, pid, fresh), []),  # type: ignore[misc]
-            indexed=domain.indexed,
+            incoming=theirs,
         )
 
 

@@ -16,12 +16,15 @@ ever retry.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -34,6 +37,7 @@ from services.runtime.mongo import Document, is_stale_write
 from services.runtime.tracing import carrier
 
 S = TypeVar("S", bound=BaseModel)
+E = TypeVar("E", bound=EventBase)
 log = get_logger(__name__)
 Publish = Callable[[Document], Awaitable[Any]]
 
@@ -91,18 +95,41 @@ def outbox_entry(event: EventBase, stored_at: datetime) -> Document:
     return entry
 
 
+Outcome = tuple[S, Sequence[EventBase]]
+Decide = Callable[[S | None], "Outcome[S] | Awaitable[Outcome[S]]"]
+"""The decision of one write: the state as stored (None when new) in, the new state and the
+events to publish out. It may be async when deciding needs reads (scheduling's occupancy)."""
+DecideBatch = Callable[[S | None, Sequence[E]], Outcome[S]]
+"""The decision of one write for a batch of incoming events: only those not yet processed."""
+Hold = Callable[[S, Sequence[EventBase]], AbstractAsyncContextManager[Any]]
+"""A step between decide and commit, entered before the commit and left after it: it takes
+what the decision needs outside the aggregate (scheduling's slot reservations) and, when the
+commit fails, undoes it. Raising `Retry` on entry asks for a fresh load and decision."""
+Indexed = Callable[[S], Document]
+"""Top-level fields written with the state in the same replace, for the queries (sweeps,
+dashboards) that must not read the state."""
+
+
+class Retry(Exception):
+    """Raised by a `Hold` on entry: something outside the aggregate changed under the decision
+    (a slot another instance took); load and decide again."""
+
+
 class AggregateStore(Generic[S]):
-    """State + inbox + outbox of one kind of aggregate, in one collection."""
+    """State + inbox + outbox of one kind of aggregate, in one collection, and the one write
+    path every command, event handler and sweep goes through (`apply`)."""
 
     def __init__(
         self,
         collection: AsyncCollection[Document],
         state_type: type[S],
         indexes: Sequence[str] = (),
+        indexed: Indexed[S] | None = None,
     ) -> None:
         self.collection = collection
         self.state_type = state_type
         self.indexes = ("outbox_pending", *indexes)
+        self.indexed = indexed
         self.on_commit: Callable[[], None] = lambda: None
         self.locks = KeyedLocks()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -135,7 +162,6 @@ class AggregateStore(Generic[S]):
         state: S,
         events: Sequence[EventBase],
         processed_ids: Iterable[str] = (),
-        indexed: Document | None = None,
     ) -> None:
         """Write state, new outbox entries and the processed event ids in one atomic step."""
         now = self.clock()
@@ -149,7 +175,7 @@ class AggregateStore(Generic[S]):
             "outbox": outbox,
             "outbox_pending": bool(outbox),
             "outbox_since": oldest(outbox),
-            **(indexed or {}),
+            **(self.indexed(state) if self.indexed else {}),
         }
         if loaded.version == 0:
             try:
@@ -162,69 +188,83 @@ class AggregateStore(Generic[S]):
             self._committed.add(loaded.key)
             self.on_commit()
 
+    @overload
     async def apply(
         self,
         key: str,
-        decide: Callable[[S | None], tuple[S, Sequence[EventBase]]],
+        decide: Decide[S],
         *,
-        event_id: str | None = None,
-        indexed: Callable[[S], Document] | None = None,
+        inbox: Sequence[str] = (),
+        hold: Hold[S] | None = None,
+        attempts: int = ATTEMPTS,
+    ) -> Applied[S]: ...
+
+    @overload
+    async def apply(
+        self,
+        key: str,
+        decide: DecideBatch[S, E],
+        *,
+        incoming: Sequence[E],
+        hold: Hold[S] | None = None,
+        attempts: int = ATTEMPTS,
+    ) -> Applied[S]: ...
+
+    async def apply(
+        self,
+        key: str,
+        decide: Any,
+        *,
+        inbox: Sequence[str] = (),
+        incoming: Sequence[EventBase] | None = None,
+        hold: Hold[S] | None = None,
         attempts: int = ATTEMPTS,
     ) -> Applied[S]:
-        """Load, decide, commit; retried on concurrent updates. An event id already in the
-        inbox is acknowledged without a second effect (idempotent consumer). A decision that
-        neither changes the state nor emits events (a sweep with nothing due) writes nothing."""
+        """Load, decide, (hold,) commit; retried on a concurrent update and on `Retry`.
+
+        `inbox` holds the ids of what caused this write (an incoming event, an HTTP command's
+        Idempotency-Key): when all are already in the aggregate's inbox the write is
+        acknowledged without a second effect (idempotent consumer); otherwise they join the
+        inbox in the same commit. With `incoming` (a batch of events of this aggregate, e.g.
+        a replay) `decide(state, fresh)` sees only the events not yet in the inbox, and all
+        their ids join it. A decision that changes nothing and emits nothing, with no id to
+        record, writes nothing (a sweep with nothing due)."""
         async with self.locks.hold(key):
             for attempt in range(attempts):
                 loaded = await self.load(key)
-                if event_id is not None and event_id in loaded.processed:
+                if incoming is not None:
+                    fresh = unseen(incoming, loaded.processed)
+                    ids: Sequence[str] = [str(e.event_id) for e in fresh]
+                    decided = decide(loaded.state, fresh) if fresh else None
+                else:
+                    ids = [i for i in inbox if i not in loaded.processed]
+                    decided = decide(loaded.state) if ids or not inbox else None
+                if decided is None:
                     self._duplicate()
                     return Applied(loaded.state, (), duplicate=True)
-                state, events = decide(loaded.state)
-                if event_id is None and not events and state == loaded.state:
+                state, events = await decided if inspect.isawaitable(decided) else decided
+                if not ids and not events and state == loaded.state:
                     return Applied(state, (), duplicate=False)
                 try:
-                    await self.commit(
-                        loaded,
-                        state,
-                        events,
-                        [event_id] if event_id else [],
-                        indexed(state) if indexed else None,
-                    )
-                except ConcurrentUpdate:
+                    async with hold(state, events) if hold else _nothing():
+                        await self.commit(loaded, state, events, ids)
+                except (ConcurrentUpdate, Retry):
                     await lost_race(key, attempt)
                     continue
                 return Applied(state, tuple(events), duplicate=False)
         raise ConcurrentUpdate(key)
 
-    async def apply_all(
-        self,
-        key: str,
-        incoming: Sequence[EventBase],
-        decide: Callable[[S | None, Sequence[EventBase]], tuple[S, Sequence[EventBase]]],
-        *,
-        indexed: Callable[[S], Document] | None = None,
-        attempts: int = ATTEMPTS,
-    ) -> Applied[S]:
-        """Like `apply` for several incoming events of one aggregate in one commit (replays):
-        `decide` sees only those not yet in the inbox, and all their ids join it."""
-        async with self.locks.hold(key):
-            for attempt in range(attempts):
-                loaded = await self.load(key)
-                fresh = list({str(e.event_id): e for e in incoming
-                              if str(e.event_id) not in loaded.processed}.values())  # fmt: skip
-                if not fresh:
-                    self._duplicate()
-                    return Applied(loaded.state, (), duplicate=True)
-                state, events = decide(loaded.state, fresh)
-                try:
-                    await self.commit(loaded, state, events, [str(e.event_id) for e in fresh],
-                                      indexed(state) if indexed else None)  # fmt: skip
-                except ConcurrentUpdate:
-                    await lost_race(key, attempt)
-                    continue
-                return Applied(state, tuple(events), duplicate=False)
-        raise ConcurrentUpdate(key)
+    async def sweep(self, query: Document, decide: Callable[[S], Outcome[S]],
+                    limit: int = 500) -> int:  # fmt: skip
+        """Apply `decide` to each aggregate the indexed `query` finds (a clock-driven rule);
+        returns how many events fired. `decide` re-checks under the lock that the item is still
+        due, so sweepers in two instances fire it once (see `services.runtime.sweeper`)."""
+        found = self.collection.find(query, {"_id": 1}).limit(limit)
+        fired = 0
+        for key in sorted([str(doc["_id"]) async for doc in found]):
+            applied = await self.apply(key, partial(_existing, decide))
+            fired += len(applied.events)
+        return fired
 
     async def relay_outbox(self, publish: Publish, batch: int = 100) -> int:
         """Publish pending outbox entries in order, then clear exactly those (under the lock).
@@ -293,6 +333,23 @@ async def _won(write: Awaitable[Any]) -> bool:
 def oldest(outbox: Sequence[Document]) -> datetime | None:
     """When the longest-waiting entry was stored (None for an empty outbox)."""
     return min((_utc(entry.get("stored_at")) for entry in outbox), default=None)
+
+
+@asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
+
+def _existing(decide: Callable[[S], Outcome[S]], state: S | None) -> Outcome[S]:
+    if state is None:
+        raise LookupError("swept aggregate vanished")  # only a deleted document; never routine
+    return decide(state)
+
+
+def unseen(incoming: Sequence[E], processed: frozenset[str]) -> list[E]:
+    """The events of `incoming` not in `processed`, each once, in order."""
+    unique = {str(e.event_id): e for e in incoming}
+    return [e for event_id, e in unique.items() if event_id not in processed]
 
 
 def _utc(value: datetime | None) -> datetime:

@@ -21,7 +21,13 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 
 from services.runtime.aggregate import ConcurrentUpdate
-from services.runtime.refusals import InvalidValue, NotFound, NotPermitted, Refusal
+from services.runtime.refusals import (
+    FieldOutOfRange,
+    InvalidValue,
+    NotFound,
+    NotPermitted,
+    Refusal,
+)
 
 RETRY_AFTER_S = 1
 PROBLEM_JSON = "application/problem+json"
@@ -124,6 +130,11 @@ async def _invalid(_request: Request, error: Exception) -> JSONResponse:
     return problem(422, "InvalidRequest", issues, reasons, domain=False)
 
 
+async def _out_of_range(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, FieldOutOfRange)
+    return await _invalid(request, invalid_field((error.location, error.field), str(error)))
+
+
 async def _http(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     phrase = HTTPStatus(error.status_code).phrase
@@ -174,6 +185,7 @@ def document(app: FastAPI) -> None:
 def install(app: FastAPI) -> None:
     document(app)
     app.add_exception_handler(Refusal, _rule_or_missing)
+    app.add_exception_handler(FieldOutOfRange, _out_of_range)
     app.add_exception_handler(ConcurrentUpdate, _unavailable)
     app.add_exception_handler(ConnectionFailure, _unavailable)
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -33,3 +33,11 @@ class NotPermitted(RuleViolation):
 
 class NotFound(Refusal):
     """The addressed record does not exist (or not in the caller's scope; answered 404)."""
+
+
+class FieldOutOfRange(InvalidValue):
+    """A request value outside what the stored record allows, e.g. a charted time before the
+    last observation (answered 422 in request validation's shape, naming `location.field`)."""
+
+    field: str = "value"
+    location: str = "body"

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from faststream_fastapi import FastStreamAPI
@@ -27,8 +27,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import EventBase, Stamp
-from services.runtime import consumer, errors, tracing
-from services.runtime.aggregate import AggregateStore, oldest
+from services.runtime import consumer, errors, idempotency, tracing
+from services.runtime.aggregate import AggregateStore, Indexed, oldest
+from services.runtime.auth import decode_token
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
@@ -78,6 +79,8 @@ class Service:
     sweepers: list[Sweeper] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     """The (prefixed) topics this service consumes."""
+    subscriptions: dict[str, consumer.Routes] = field(default_factory=dict)
+    """The routing table: which events this service handles, per (unprefixed) topic."""
 
     @classmethod
     def create(
@@ -88,8 +91,10 @@ class Service:
         title: str,
         description: str,
         db: AsyncDatabase[Document] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Service:
-        """Wire a service; `db` replaces the MongoDB database (tests pass an in-memory twin)."""
+        """Wire a service; `db` replaces the MongoDB database (tests pass an in-memory twin)
+        and `clock` the wall clock (tests pass a controlled one)."""
         configure_logging(name, settings.log_level)
         tracing.configure_tracing(name)
         tracing.instrument_pymongo()
@@ -149,6 +154,15 @@ class Service:
         http.router.lifespan_context = service._lifespan
         http.state.settings = settings
         errors.install(http)
+        idempotency.document(http)
+        http.add_middleware(
+            idempotency.IdempotencyKeys,
+            responses=idempotency.Responses(service.db[idempotency.COLLECTION]),
+            subject_of=lambda authorization: subject_of(settings, authorization),
+        )
+        http.state.service = service
+        if clock is not None:
+            service.clock = clock
         http.add_api_route("/healthz", service.healthz, methods=["GET"], tags=["ops"])
         http.add_api_route(
             "/readyz", service.readyz, methods=["GET"], tags=["ops"], responses=READYZ_RESPONSES
@@ -160,10 +174,15 @@ class Service:
         return service
 
     def store(
-        self, collection: str, state_type: type[S], indexes: tuple[str, ...] = ()
+        self,
+        collection: str,
+        state_type: type[S],
+        indexes: tuple[str, ...] = (),
+        indexed: Indexed[S] | None = None,
     ) -> AggregateStore[S]:
-        """An aggregate store whose outbox this service's relay drains."""
-        store = AggregateStore(self.db[collection], state_type, indexes)
+        """An aggregate store whose outbox this service's relay drains; `indexed` names the
+        top-level fields written with every state (for the `indexes` queries)."""
+        store = AggregateStore(self.db[collection], state_type, indexes, indexed)
         store.on_commit = self.relay.nudge
         store.orphaned_after = timedelta(seconds=self.settings.outbox_orphaned_after_s)
         self.relay.stores.append(store)
@@ -191,6 +210,7 @@ class Service:
         self.metrics.swept.labels(name).inc(fired)
 
     def subscribe(self, topic: str, routes: consumer.Routes) -> None:
+        self.subscriptions[topic] = routes
         consumer.subscribe(
             self.broker,
             self.settings.kafka_topic_prefix + topic,
@@ -272,6 +292,18 @@ class Service:
         )
         for topic, behind in lag.items():
             self.metrics.lag.labels(topic, f"{self.dead_letters.group}.{topic}").set(behind)
+
+
+def subject_of(settings: Settings, authorization: str) -> str | None:
+    """Who sent a request, from its bearer token; None when the token is missing or invalid
+    (the route answers 401)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return decode_token(settings, token).subject
+    except HTTPException:
+        return None
 
 
 def serve(app: Any, settings: Settings) -> None:

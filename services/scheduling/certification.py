@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 from contracts.envelope import EventBase, Stamp
 from services.runtime.aggregate import AggregateStore
-from services.scheduling.booker import indexed
 from services.scheduling.course import Course
 from services.scheduling.domain import (
     CertificationChange,
@@ -66,7 +65,7 @@ class SiteCertifications:
             return outcome.course, outcome.events
 
         event_id = str(change.event_id(patient_id))
-        await self.store.apply(patient_id, decide, event_id=event_id, indexed=indexed)
+        await self.store.apply(patient_id, decide, inbox=[event_id])
 
     async def _courses_at(self, site_id: str) -> list[str]:
         """Patients whose course the change concerns now. Courses stored before `site_id` was

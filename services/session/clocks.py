@@ -64,7 +64,7 @@ def clock_index(record: TreatmentRecord, rules: SessionRules) -> dict[str, Any]:
     times = [at for _, _, at in pending(record, rules)]
     return {
         "clocks_pending": bool(times),
-        "clock_due_at": min(times).isoformat() if times else None,
+        "clock_due_at": min(times) if times else None,
     }
 
 

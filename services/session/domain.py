@@ -14,6 +14,7 @@ from typing import Any
 
 from contracts.envelope import Stamp
 from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
+from services.runtime.refusals import FieldOutOfRange
 from services.session.invariants import Treatment, check_treatment_facts
 from services.session.record import (
     Hold,
@@ -30,7 +31,7 @@ MAX_MINUTES_SINCE_DOSE = 24 * 60
 BP_RECHECK = "bp_40min"
 
 
-class FieldOutOfRangeError(ValueError):
+class FieldOutOfRangeError(FieldOutOfRange):
     """A charted time outside what the session's timeline allows (422 on `field`)."""
 
     field = "observed_at"

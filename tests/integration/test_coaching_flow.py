@@ -13,9 +13,10 @@ import pytest
 
 from contracts import Topic, stable_id
 from contracts.vocabulary import TaskKind
-from services.coaching.main import build, create_app, create_service
+from services.coaching.main import OVERDUE_SWEEP, create_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
+from tests.support import harness
 from tests.support.events import screened, stamp
 from tests.support.running import auth, eventually, produce, read_topic, running
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged
@@ -75,19 +76,25 @@ async def test_discharge_to_queue_to_phq9_to_outcome_event(settings: Settings, m
 async def test_two_sweepers_on_one_database_fire_each_rule_with_one_event_id(
     settings: Settings,
 ) -> None:
-    services = [create_service(settings.for_service("coaching")) for _ in range(2)]
-    first, second = (build(s) for s in services)
+    first, second = (
+        harness.build(create_app, "coaching", settings=settings, real_database=True)
+        for _ in range(2)
+    )
+    records = first.service.db["coaching_records"]
     try:
-        for store in (first.records, second.records):
-            await store.ensure_indexes()
+        for built in (first, second):
+            for hook in built.service.startup:
+                await hook()
         patients = [f"pat-{uuid.uuid4().hex[:12]}" for _ in range(5)]
         for n, pid in enumerate(patients, start=1):
-            await first.on_session_discharged(discharged(n, patient_id=pid))
+            await first.receive(Topic.SESSION, discharged(n, patient_id=pid))
         late = DISCHARGED_AT + timedelta(days=40)
-        fired = await asyncio.gather(first.sweep_overdue(late), second.sweep_overdue(late))
-        await asyncio.gather(first.sweep_overdue(late), second.sweep_overdue(late))
+        fired = await asyncio.gather(
+            first.sweep(OVERDUE_SWEEP, late), second.sweep(OVERDUE_SWEEP, late)
+        )
+        await asyncio.gather(first.sweep(OVERDUE_SWEEP, late), second.sweep(OVERDUE_SWEEP, late))
         for pid in patients:
-            doc = await first.records.collection.find_one({"_id": pid})
+            doc = await records.find_one({"_id": pid})
             assert doc is not None
             overdue = [
                 json.loads(e["value"])
@@ -106,5 +113,5 @@ async def test_two_sweepers_on_one_database_fire_each_rule_with_one_event_id(
             assert doc["next_sweep_at"] is None
         print(f"\n[sweep] events fired per sweeper: {fired}")
     finally:
-        for service in services:
-            await service.client.close()
+        for built in (first, second):
+            await built.service.client.close()

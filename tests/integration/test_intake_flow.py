@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,12 +16,11 @@ import pytest
 from contracts import Topic
 from contracts.intake import RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
-from services.intake.main import Wired, wire
-from services.intake.rules import IntakeRules
+from services.intake.main import ESCALATION_SWEEP, create_app
 from services.runtime.auth import Role
-from services.runtime.network import load_network
-from services.runtime.service import Service
 from services.runtime.settings import Settings
+from tests.support import harness
+from tests.support.harness import Built
 from tests.support.running import auth, events_of, eventually, produce, read_topic, running
 from tests.unit.intake.builders import referral_body
 
@@ -38,19 +37,19 @@ class Clock:
         return self.now
 
 
-def intake_service(settings: Settings, clock: Callable[[], datetime]) -> tuple[Service, Wired]:
-    service = Service.create("intake", settings.for_service("intake"), title="t", description="d")
-    service.clock = clock
-    return service, wire(service, IntakeRules(), load_network())
+def intake_service(settings: Settings, clock: Clock) -> Built:
+    built = harness.build(create_app, "intake", settings=settings, real_database=True)
+    built.service.clock = clock
+    return built
 
 
 @asynccontextmanager
 async def intake(
     settings: Settings, clock: Clock
-) -> AsyncIterator[tuple[httpx.AsyncClient, Wired]]:
-    service, wired = intake_service(settings, clock)
-    async with running(service.asgi()) as client:
-        yield client, wired
+) -> AsyncIterator[tuple[httpx.AsyncClient, Built]]:
+    built = intake_service(settings, clock)
+    async with running(built.app) as client:
+        yield client, built
 
 
 async def intake_events(settings: Settings, pid: str, want: int) -> list[dict[str, Any]]:
@@ -138,9 +137,11 @@ async def test_two_sweepers_on_one_database_publish_one_escalation(settings: Set
             "/referrals", json=referral_body(phq9=ITEM9_ONE), headers=coordinator
         )
         pid = created.json()["patient_id"]
-        _, second = intake_service(settings, clock)
+        second = intake_service(settings, clock)
         clock.now += timedelta(hours=25)
-        fired = await asyncio.gather(first.escalate(clock.now), second.escalate(clock.now))
+        fired = await asyncio.gather(
+            first.sweep(ESCALATION_SWEEP, clock.now), second.sweep(ESCALATION_SWEEP, clock.now)
+        )
         assert sum(fired) >= 1
         published = await intake_events(settings, pid, want=4 + sum(fired))
     escalations = [e for e in published if e["event_type"] == "RiskFlagEscalated"]

@@ -96,8 +96,8 @@ async def test_parallel_bookings_for_the_last_free_chair_on_two_instances_have_o
     starts_at = next_monday_at_nine().isoformat()
     headers = auth(settings, Role.NURSE)
     async with (
-        running(create_app(scheduling, config)) as one,
-        running(create_app(scheduling, config)) as two,
+        running(create_app(scheduling, config=config)) as one,
+        running(create_app(scheduling, config=config)) as two,
     ):
 
         async def book(client: httpx.AsyncClient, pid: str) -> httpx.Response:
@@ -130,7 +130,7 @@ async def test_an_approval_on_the_broker_books_the_whole_esketamine_course_at_a_
     decision = decision.model_copy(update={"planned_doses": None})
     config = load_config()
     scheduling = settings.for_service("scheduling")
-    async with running(create_app(scheduling, config)) as client:
+    async with running(create_app(scheduling, config=config)) as client:
         await produce(
             settings.kafka_bootstrap_servers,
             settings.kafka_topic_prefix + Topic.INTAKE,

@@ -15,7 +15,7 @@ from contracts.coaching import CoachAssigned, FollowUpTaskCreated
 from contracts.scheduling import AppointmentBooked
 from contracts.session import SessionDischarged
 from contracts.vocabulary import AppointmentKind, CoursePhase, Protocol, TaskKind
-from services.coaching.main import build
+from services.coaching.main import create_app as coaching_app
 from services.coaching.roster import Roster
 from services.journey.handlers import routes as journey_routes
 from services.journey.projections import Projections
@@ -24,9 +24,8 @@ from services.runtime.network import Network, Site
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.scheduling import main as scheduling
-from services.session.main import wire as wire_session
-from services.session.record import TreatmentRecord
-from services.session.rules import SessionRules
+from services.session.main import create_app as session_app
+from tests.support import harness
 from tests.support.events import referred, stamp
 from tests.support.memory import MemoryDatabase
 
@@ -158,8 +157,9 @@ async def test_staff_read_only_the_queues_of_coaches_at_their_sites() -> None:
 
 
 async def test_a_coachs_own_task_list_holds_only_the_sites_of_their_token() -> None:
-    coaching = service("coaching")
-    wired = build(coaching, network=NETWORK, roster=Roster())
+    coaching = harness.build(
+        coaching_app, "coaching", now=NOW, network=NETWORK, roster=Roster()
+    ).service
     discharge = SessionDischarged(
         **stamp("session", now=NOW - timedelta(days=1), seed=900).envelope("pat-1", "site-north"),
         session_id="ses-1",
@@ -169,7 +169,7 @@ async def test_a_coachs_own_task_list_holds_only_the_sites_of_their_token() -> N
         course_phase=CoursePhase.INDUCTION,
         monitoring_minutes=120,
     )
-    await wired.event_routes()[Topic.SESSION][SessionDischarged](discharge)
+    await coaching.subscriptions[Topic.SESSION][SessionDischarged](discharge)
     http = TestClient(coaching.http)
     south = bearer(coaching.settings, "coach-ana", Role.COACH, "site-south")
     tasks = http.get("/coaches/coach-ana/tasks", headers=south)
@@ -182,9 +182,8 @@ async def test_a_coachs_own_task_list_holds_only_the_sites_of_their_token() -> N
 
 
 async def test_a_nurse_checking_in_another_sites_patient_is_told_only_not_found() -> None:
-    session = service("session")
-    store = session.store("treatment_records", TreatmentRecord)
-    handlers = wire_session(session, store, SessionRules())
+    session = harness.build(session_app, "session", now=NOW).service
+    handlers = session.subscriptions
     booked = AppointmentBooked(
         **stamp("scheduling", now=NOW - timedelta(days=2), seed=700).envelope(
             "pat-south", "site-south"

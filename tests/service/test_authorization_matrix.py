@@ -46,19 +46,16 @@ from contracts.vocabulary import (
     Protocol,
     TaskKind,
 )
-from services.coaching.main import build as build_coaching
-from services.intake.main import wire as wire_intake
-from services.intake.rules import IntakeRules
+from services.coaching.main import create_app as coaching_app
+from services.intake.main import create_app as intake_app
 from services.journey import main as journey_main
 from services.runtime.auth import Role, mint_token
 from services.runtime.network import Network, load_network
-from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.scheduling import main as scheduling_main
 from services.session.domain import session_id_for
-from services.session.main import wire as wire_session
-from services.session.record import TreatmentRecord
-from services.session.rules import SessionRules
+from services.session.main import create_app as session_app
+from tests.support import harness
 from tests.support.events import approved, referred, stamp
 from tests.support.memory import MemoryDatabase
 from tests.unit.intake.builders import referral_body
@@ -93,18 +90,6 @@ class World:
     client: httpx.AsyncClient
     targets: dict[str, Target]
     hidden: set[str] = field(default_factory=set)
-
-
-def new_service(name: str, db: MemoryDatabase | None = None) -> Service:
-    built = Service.create(
-        name,
-        Settings().for_service(name),
-        title=name,
-        description=name,
-        db=cast(Any, db or MemoryDatabase()),
-    )
-    built.clock = lambda: NOW
-    return built
 
 
 def client_of(app: Any) -> httpx.AsyncClient:
@@ -158,8 +143,7 @@ def two_site_network() -> Network:
 
 @asynccontextmanager
 async def intake_world() -> AsyncIterator[World]:
-    service = new_service("intake")
-    wire_intake(service, IntakeRules(), load_network())
+    service = harness.build(intake_app, "intake", now=NOW).service
     async with client_of(service.http) as client:
         ids: dict[str, str] = {}
         for scope, site in ((OWN, HOME), (OTHER_SITE, "site-south"), (OTHER_COACH, HOME)):
@@ -199,9 +183,8 @@ async def scheduling_world() -> AsyncIterator[World]:
 
 @asynccontextmanager
 async def session_world() -> AsyncIterator[World]:
-    service = new_service("session")
-    store = service.store("treatment_records", TreatmentRecord)
-    handlers = wire_session(service, store, SessionRules())
+    service = harness.build(session_app, "session", now=NOW).service
+    handlers = service.subscriptions
     found = targets(PATIENTS)
     async with client_of(service.http) as client:
         for n, (scope, target) in enumerate(found.items()):
@@ -245,8 +228,9 @@ async def session_world() -> AsyncIterator[World]:
 @asynccontextmanager
 async def coaching_world() -> AsyncIterator[World]:
     db = MemoryDatabase()
-    service = new_service("coaching", db)
-    coaching = build_coaching(service, network=two_site_network())
+    service = harness.build(
+        coaching_app, "coaching", db=db, now=NOW, network=two_site_network()
+    ).service
     found = targets(PATIENTS)
     # Least-loaded assignment, ties by id, gives: ana, ben, cy, then ana at site-south.
     seeded = [(OWN, HOME), (OTHER_COACH, HOME), (OTHER_SITE, "site-south"), (AWAY, "site-south")]
@@ -263,7 +247,7 @@ async def coaching_world() -> AsyncIterator[World]:
             course_phase=CoursePhase.INDUCTION,
             monitoring_minutes=60,
         )
-        await coaching.event_routes()[Topic.SESSION][SessionDischarged](discharged)
+        await service.subscriptions[Topic.SESSION][SessionDischarged](discharged)
     docs = db["coaching_records"].docs
     for target in found.values():
         doc = docs[target.params["patient_id"]]
@@ -280,7 +264,9 @@ async def coaching_world() -> AsyncIterator[World]:
 @asynccontextmanager
 async def journey_world() -> AsyncIterator[World]:
     app = journey_main.create_app(
-        Settings().for_service("journey"), two_site_network(), cast(Any, MemoryDatabase())
+        Settings().for_service("journey"),
+        network=two_site_network(),
+        db=cast(Any, MemoryDatabase()),
     )
     found = targets(PATIENTS)
     away = Target("site-south", {"patient_id": AWAY, "coach_id": COACH}, {AWAY})

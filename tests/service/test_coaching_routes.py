@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from contracts import Topic
 from contracts.session import SessionDischarged
 from contracts.vocabulary import TaskKind
-from services.coaching.main import build
+from services.coaching.main import OVERDUE_SWEEP, create_app
 from services.coaching.roster import Roster
 from services.coaching.rules import CoachingRules
 from services.runtime.auth import Role, mint_token
 from services.runtime.network import Network, Site
-from services.runtime.service import Service
-from services.runtime.settings import Settings
+from tests.support.harness import build
 from tests.support.memory import (
     MemoryDatabase,
 )
@@ -52,17 +50,25 @@ class Harness:
         self, db: MemoryDatabase | None = None, rules: CoachingRules | None = None
     ) -> None:
         self.db = db or MemoryDatabase(interleave=True)
-        self.settings = Settings().for_service("coaching")
-        self.service = Service.create(
-            "coaching", self.settings, title="t", description="d", db=cast(Any, self.db)
-        )
-        self.now = NOW
-        self.service.clock = lambda: self.now
-        self.coaching = build(self.service, rules or CoachingRules(), NETWORK, Roster())
+        self.built = build(
+            create_app, "coaching", db=self.db, now=NOW,
+            rules=rules or CoachingRules(), network=NETWORK, roster=Roster(),
+        )  # fmt: skip
+        self.settings, self.service = self.built.settings, self.built.service
         self.collection = self.db["coaching_records"]
-        self.store = self.coaching.records
-        self.handlers = self.coaching.event_routes()
-        self.http = TestClient(self.service.http)
+        self.handlers = self.service.subscriptions
+        self.http = self.built.client
+
+    @property
+    def now(self) -> datetime:
+        return self.built.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.built.now = value
+
+    async def sweep_overdue(self, now: datetime) -> int:
+        return await self.built.sweep(OVERDUE_SWEEP, now)
 
     async def discharge(self, patient_id: str, n: int = 1) -> SessionDischarged:
         event = discharged(n, patient_id=patient_id)

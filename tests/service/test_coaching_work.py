@@ -125,15 +125,11 @@ async def test_two_sweepers_fire_overdue_and_escalation_once_each() -> None:
     first, second = Harness(db), Harness(db)
     await first.discharge("pat-1")
     overdue_at = CHECK_IN_DUE + timedelta(minutes=5)
-    fired = await asyncio.gather(
-        first.coaching.sweep_overdue(overdue_at), second.coaching.sweep_overdue(overdue_at)
-    )
+    fired = await asyncio.gather(first.sweep_overdue(overdue_at), second.sweep_overdue(overdue_at))
     assert sorted(fired) == [0, 1]
     escalate_at = CHECK_IN_DUE + timedelta(hours=24, minutes=5)
     for _ in range(3):
-        await asyncio.gather(
-            first.coaching.sweep_overdue(escalate_at), second.coaching.sweep_overdue(escalate_at)
-        )
+        await asyncio.gather(first.sweep_overdue(escalate_at), second.sweep_overdue(escalate_at))
     events = outbox(first, "FollowUpTaskOverdue")
     check_in = [e for e in events if e["kind"] == TaskKind.COACH_CHECK_IN]
     assert [e["escalated_to_site_lead"] for e in check_in] == [False, True]

@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -16,12 +16,9 @@ from contracts import Topic
 from contracts.intake import PatientReferred, RiskFlagAcknowledged, RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
 from services.intake.flags import FlagForUnknownPatient
-from services.intake.main import Wired, wire
-from services.intake.rules import IntakeRules
+from services.intake.main import ESCALATION_SWEEP, create_app
 from services.runtime.auth import Role, mint_token
-from services.runtime.network import load_network
-from services.runtime.service import Service
-from services.runtime.settings import Settings
+from tests.support.harness import build
 from tests.support.memory import MemoryDatabase
 from tests.unit.intake.builders import referral_body
 
@@ -31,17 +28,23 @@ ITEM9 = [1, 1, 1, 1, 1, 1, 1, 1, 1]
 
 class Harness:
     def __init__(self, db: MemoryDatabase | None = None) -> None:
-        self.settings = Settings().for_service("intake")
         self.db = db or MemoryDatabase()
-        self.service = Service.create(
-            "intake", self.settings, title="t", description="d", db=cast(Any, self.db)
-        )
-        self.now = NOW
-        self.service.clock = lambda: self.now
-        self.wired: Wired = wire(self.service, IntakeRules(), load_network())
+        self.built = build(create_app, "intake", db=self.db, now=NOW)
+        self.settings, self.service = self.built.settings, self.built.service
         self.http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.service.http), base_url="http://intake"
         )
+
+    @property
+    def now(self) -> datetime:
+        return self.built.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.built.now = value
+
+    async def escalate(self, now: datetime) -> int:
+        return await self.built.sweep(ESCALATION_SWEEP, now)
 
     def token(self, role: Role, sites: str = "site-north", subject: str = "") -> dict[str, str]:
         token = mint_token(self.settings, subject or f"dev-{role.value}", role, sites.split(","))
@@ -246,26 +249,26 @@ async def test_flags_from_session_and_coaching_are_held_here_once(
     pid = (await intake.refer()).json()["patient_id"]
     event = flag_from(producer, pid)
     for _ in range(2):
-        await intake.wired.handlers[topic][RiskFlagRaised](event)
+        await intake.service.subscriptions[topic][RiskFlagRaised](event)
     record = await intake.http.get(f"/patients/{pid}", headers=intake.token(Role.PSYCHIATRIST))
     assert list(record.json()["flags"]) == [str(event.flag_id)]
     assert intake.outbox(pid) == ["PatientReferred", "ScreeningScored", "CoverageAssessed"]
     with pytest.raises(FlagForUnknownPatient):
-        await intake.wired.handlers[topic][RiskFlagRaised](flag_from(producer, "pat-unknown"))
+        await intake.built.receive(topic, flag_from(producer, "pat-unknown"))
 
 
 async def test_two_sweepers_escalate_an_overdue_flag_once() -> None:
     first = Harness()
     second = Harness(first.db)
     pid = (await first.refer(phq9=ITEM9)).json()["patient_id"]
-    assert await first.wired.escalate(NOW + timedelta(hours=23)) == 0
+    assert await first.escalate(NOW + timedelta(hours=23)) == 0
     fired = await asyncio.gather(
-        first.wired.escalate(NOW + timedelta(hours=24)),
-        second.wired.escalate(NOW + timedelta(hours=25)),
+        first.escalate(NOW + timedelta(hours=24)),
+        second.escalate(NOW + timedelta(hours=25)),
     )
     assert sorted(fired) == [0, 1]
     assert first.outbox(pid).count("RiskFlagEscalated") == 1
-    assert await first.wired.escalate(NOW + timedelta(days=3)) == 0
+    assert await first.escalate(NOW + timedelta(days=3)) == 0
     doc = first.db["intake_records"].docs[pid]
     assert doc["escalation_pending"] is False
     await first.http.aclose()
@@ -365,7 +368,7 @@ async def test_a_flag_acknowledged_in_the_session_service_is_acknowledged_here_o
 ) -> None:
     pid = (await intake.refer()).json()["patient_id"]
     raised = flag_from("session", pid, hours=1)
-    handlers = intake.wired.handlers[Topic.SESSION]
+    handlers = intake.service.subscriptions[Topic.SESSION]
     await handlers[RiskFlagRaised](raised)
     acknowledged = acknowledged_in_session(raised)
     for _ in range(2):
@@ -374,7 +377,7 @@ async def test_a_flag_acknowledged_in_the_session_service_is_acknowledged_here_o
     flag = record.json()["flags"][str(raised.flag_id)]
     assert (flag["acknowledged"], flag["acknowledged_by"]) == (True, "dr-session")
     assert intake.outbox(pid) == ["PatientReferred", "ScreeningScored", "CoverageAssessed"]
-    assert await intake.wired.escalate(NOW + timedelta(hours=2)) == 0
+    assert await intake.escalate(NOW + timedelta(hours=2)) == 0
     approve = {"decision": "approved", "protocol": "iv_ketamine_series"}
     assert (await intake.post(f"/patients/{pid}/eligibility", approve)).status_code == 200
     stranger = acknowledged_in_session(flag_from("session", pid))

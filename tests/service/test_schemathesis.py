@@ -30,20 +30,22 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import BaseRoute
 
-from services.coaching.main import build as build_coaching
-from services.intake.main import wire as wire_intake
-from services.intake.rules import IntakeRules
+from services.coaching import main as coaching_main
+from services.intake import main as intake_main
 from services.journey import main as journey_main
 from services.runtime.auth import ALL_SITES, Role, mint_token
-from services.runtime.network import load_network
-from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.scheduling import main as scheduling_main
-from services.session.main import wire as wire_session
-from services.session.record import TreatmentRecord
-from services.session.rules import SessionRules
-from tests.support.memory import MemoryDatabase
+from services.session import main as session_main
+from tests.support import harness
 
+ROOTS = {
+    "intake": intake_main,
+    "scheduling": scheduling_main,
+    "session": session_main,
+    "coaching": coaching_main,
+    "journey": journey_main,
+}
 EXAMPLES_PER_OPERATION = 8
 NEEDS_KAFKA = {("POST", "/admin/rebuild"), ("GET", "/admin/lag"), ("GET", "/readyz")}
 CHECKS = [
@@ -57,20 +59,7 @@ Asgi = Callable[..., Any]
 
 def service_over_memory(name: str) -> FastAPI:
     """The service's HTTP app as its composition root wires it, over an in-memory database."""
-    settings, db = Settings().for_service(name), cast(Any, MemoryDatabase())
-    if name in ("scheduling", "journey"):
-        root = scheduling_main if name == "scheduling" else journey_main
-        http: FastAPI = root.create_app(settings, db=db)._application
-        return http
-    service = Service.create(name, settings, title=f"KAP {name}", description=name, db=db)
-    if name == "intake":
-        wire_intake(service, IntakeRules(), load_network())
-    elif name == "session":
-        store = service.store("treatment_records", TreatmentRecord, ("clocks_pending",))
-        wire_session(service, store, SessionRules())
-    else:
-        build_coaching(service)
-    return service.http
+    return harness.build(ROOTS[name].create_app, name).http
 
 
 def without_lifespan(app: FastAPI) -> Asgi:

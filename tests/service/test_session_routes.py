@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 from uuid import uuid4
 
 import pytest
-from fastapi.testclient import TestClient
 from httpx import Response
 
 from contracts import EventBase, Topic
@@ -21,15 +20,10 @@ from contracts.vocabulary import (
     Interaction,
     Protocol,
 )
-from services.runtime.aggregate import AggregateStore
 from services.runtime.auth import Role, mint_token
-from services.runtime.consumer import Routes
-from services.runtime.service import Service
-from services.runtime.settings import Settings
-from services.session.main import wire
-from services.session.record import TreatmentRecord
-from services.session.rules import SessionRules
-from tests.support.memory import MemoryCollection
+from services.session.main import create_app
+from tests.support.harness import build
+from tests.support.memory import MemoryCollection, MemoryDatabase
 
 PATIENT, SITE = "pat-1", "site-north"
 SESSIONS = f"/patients/{PATIENT}/sessions"
@@ -42,17 +36,24 @@ def at(minutes: float) -> datetime:
 
 class Harness:
     def __init__(self, collection: MemoryCollection | None = None) -> None:
-        self.settings = Settings().for_service("session")
-        self.service = Service.create("session", self.settings, title="t", description="d")
-        self.now = T0
-        self.service.clock = lambda: self.now
-        self.collection = collection or MemoryCollection()
-        store = AggregateStore(cast(Any, self.collection), TreatmentRecord)
-        self.handlers: dict[Topic, Routes] = wire(self.service, store, SessionRules())
-        self.http = TestClient(self.service.http)
+        db = MemoryDatabase()
+        if collection is not None:
+            db.collections["treatment_records"] = collection
+        self.built = build(create_app, "session", db=db, now=T0)
+        self.settings, self.service = self.built.settings, self.built.service
+        self.collection = db["treatment_records"]
+        self.http = self.built.client
+
+    @property
+    def now(self) -> datetime:
+        return self.built.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.built.now = value
 
     async def receive(self, topic: Topic, event: EventBase) -> None:
-        await self.handlers[topic][type(event)](event)
+        await self.built.receive(topic, event)
 
     def token(self, role: Role = Role.NURSE, sites: tuple[str, ...] = (SITE,)) -> dict[str, str]:
         token = mint_token(self.settings, f"dev-{role.value}", role, sites)

@@ -66,4 +66,4 @@ def test_no_domain_module_pulls_in_a_framework_driver_or_broker_client() -> None
 
 
 def test_the_probe_blames_a_module_that_does() -> None:
-    assert frameworks_pulled_in(["services.session.handlers"])["services.session.handlers"]
+    assert frameworks_pulled_in(["services.session.routes"])["services.session.routes"]

@@ -1,9 +1,9 @@
-"""Coaching's message handlers, escalation sweep and reassignment: load -> decide -> save
-(the outbox publishes). HTTP routes are in `routes.py`."""
+"""Coaching's subscribers, escalation sweep and reassignment, over its two aggregates
+(patients' coaching records, coach availability per site); every write goes through
+`AggregateStore.apply` (the outbox publishes). HTTP routes are in `routes.py`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import uuid4
@@ -23,22 +23,10 @@ from services.coaching.roster import (
     decide_availability,
 )
 from services.coaching.rules import CoachingRules
-from services.coaching.store import (
-    AVAILABILITY,
-    AVAILABILITY_INDEXES,
-    COLLECTION,
-    RECORD_INDEXES,
-    availability_indexed,
-    coach_loads,
-    due_for_sweep,
-    indexer,
-    patients_of,
-    unavailable_coaches,
-)
+from services.coaching.store import coach_loads, patients_of, unavailable_coaches
 from services.runtime.aggregate import AggregateStore
 from services.runtime.consumer import Routes
 from services.runtime.logging import get_logger
-from services.runtime.mongo import Document
 from services.runtime.network import Network
 from services.runtime.service import Service
 
@@ -56,10 +44,6 @@ class Coaching:
     rules: CoachingRules
     network: Network
     roster: Roster
-
-    @property
-    def indexed(self) -> Callable[[CoachingRecord], Document]:
-        return indexer(self.rules)
 
     def site_lead(self, site_id: str) -> str | None:
         site = self.network.site(site_id)
@@ -80,19 +64,11 @@ class Coaching:
             default_capacity=self.roster.default_capacity,
         )
 
-    def event_routes(self) -> dict[Topic, Routes]:
-        """The routing table: which events coaching consumes, from which topic, handled by what."""
-        return {
-            Topic.INTAKE: {ScreeningScored: self.on_screening_scored},
-            Topic.SESSION: {SessionDischarged: self.on_session_discharged},
-        }
-
     async def on_screening_scored(self, event: ScreeningScored) -> None:
         await self.records.apply(
             event.patient_id,
             lambda r: domain.decide_screening(r, event),
-            event_id=str(event.event_id),
-            indexed=self.indexed,
+            inbox=[str(event.event_id)],
         )
 
     async def on_session_discharged(self, event: SessionDischarged) -> None:
@@ -101,8 +77,7 @@ class Coaching:
         applied = await self.records.apply(
             event.patient_id,
             lambda r: domain.decide_discharge(r, event, pool, self.rules, stamp),
-            event_id=str(event.event_id),
-            indexed=self.indexed,
+            inbox=[str(event.event_id)],
         )
         log.info(
             "follow_up_planned",
@@ -115,17 +90,13 @@ class Coaching:
         """Fire overdue and escalation events for every patient the index says is due; each
         decision re-checks under the aggregate lock (safe with two instances; see
         `services.runtime.sweeper`)."""
-        fired, sweep_stamp = 0, Stamp(now, self.service.name, uuid4(), uuid4)
-        for patient_id in await due_for_sweep(self.records.collection, now):
-            applied = await self.records.apply(
-                patient_id,
-                lambda r: escalation.decide_sweep(
-                    r, now, self.rules, self.site_lead(r.site_id) if r else None, sweep_stamp
-                ),
-                indexed=self.indexed,
-            )
-            fired += len(applied.events)
-        return fired
+        sweep_stamp = Stamp(now, self.service.name, uuid4(), uuid4)
+        return await self.records.sweep(
+            {"next_sweep_at": {"$lt": now}},
+            lambda r: escalation.decide_sweep(
+                r, now, self.rules, self.site_lead(r.site_id), sweep_stamp
+            ),
+        )
 
     async def set_availability(
         self, site_id: str, coach_id: str, status: Availability, until: datetime | None
@@ -137,7 +108,6 @@ class Coaching:
         applied = await self.availability.apply(
             availability_key(site_id, coach_id),
             lambda a: decide_availability(a, site_id, coach_id, status, until, stamp.now),
-            indexed=availability_indexed,
         )
         assert applied.state is not None
         moved: list[tuple[str, CoachAssigned]] = []
@@ -148,7 +118,6 @@ class Coaching:
             done = await self.records.apply(
                 patient_id,
                 lambda r: domain.decide_reassignment(r, coach_id, pool, stamp),
-                indexed=self.indexed,
             )
             for event in done.events:
                 if isinstance(event, CoachAssigned):
@@ -158,17 +127,9 @@ class Coaching:
         return applied.state, moved
 
 
-def wire(service: Service, rules: CoachingRules, network: Network, roster: Roster) -> Coaching:
-    """Stores, subscribers and the escalation sweeper of one coaching service."""
-    coaching = Coaching(
-        service,
-        service.store(COLLECTION, CoachingRecord, indexes=RECORD_INDEXES),
-        service.store(AVAILABILITY, CoachAvailability, indexes=AVAILABILITY_INDEXES),
-        rules,
-        network,
-        roster,
-    )
-    for topic, handlers in coaching.event_routes().items():
-        service.subscribe(topic, handlers)
-    service.sweep("follow_up_overdue", coaching.sweep_overdue)
-    return coaching
+def subscriptions(coaching: Coaching) -> dict[Topic, Routes]:
+    """The routing table: which events coaching consumes, per topic."""
+    return {
+        Topic.INTAKE: {ScreeningScored: coaching.on_screening_scored},
+        Topic.SESSION: {SessionDischarged: coaching.on_session_discharged},
+    }

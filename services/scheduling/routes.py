@@ -1,28 +1,24 @@
-"""Scheduling's entry points: event subscribers and HTTP routes (scope -> decide -> book).
+"""Scheduling's HTTP routes: courses, appointments, course changes and availability.
 
-The booker reads occupancy, runs the pure decision, reserves slots in the database, commits
-the course with its outbox and inbox, and releases what the decision freed.
+Every command goes through `services.runtime.commands` with the booking's decision and hold
+(`booking.py`): load once, scope on the stored course, decide against occupancy, reserve,
+commit with the Idempotency-Key in the inbox, release what was freed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
 
-from contracts import EventBase, Topic
-from contracts.coaching import IntegrationBookingRequested, RelapseSuspected
-from contracts.intake import EligibilityDecided
 from contracts.scheduling import AppointmentBooked
-from contracts.session import SessionDischarged
 from contracts.vocabulary import AppointmentKind, Protocol
 from services.runtime.auth import Principal, Role, require
-from services.runtime.consumer import Routes
-from services.runtime.logging import get_logger
+from services.runtime.commands import Commands
 from services.runtime.service import Service
-from services.scheduling import commands, course_changes, domain, errors
+from services.scheduling import commands as appointments
+from services.scheduling import course_changes, errors
 from services.scheduling.api import (
     AppointmentOut,
     AvailabilityOut,
@@ -33,12 +29,11 @@ from services.scheduling.api import (
     RescheduleIn,
     TransferIn,
 )
-from services.scheduling.booker import Booker, Decide, Scope, resources
+from services.scheduling.booking import Decide, Scope, resources
 from services.scheduling.course import Course
 from services.scheduling.domain import Outcome
 from services.scheduling.slots import Need, Wanted, available, search_days
-
-log = get_logger(__name__)
+from services.scheduling.subscribers import Bookings
 
 READERS = (
     Role.INTAKE_COORDINATOR,
@@ -54,79 +49,12 @@ PRESCRIBERS = (Role.PSYCHIATRIST,)
 MOVERS = (Role.PSYCHIATRIST, Role.SITE_ADMIN)
 
 
-def course_scope(site_id: str, first: date, days: int) -> Callable[[Course | None], Scope]:
-    def scope(course: Course | None) -> Scope:
-        sites = tuple({site_id, *([course.site_id] if course else [])})
-        return Scope(sites, first, days)
-
-    return scope
-
-
-def horizon_days(planned: int | None) -> int:
-    """Occupancy to read for a whole course: generous for every protocol's cadence."""
-    return min(30 + (planned or 8) * 16, 800)
-
-
-def log_outcome(outcome: Outcome | None) -> None:
-    """Say why nothing was booked: ids, protocol and reason only, never identity data."""
-    if outcome is None or outcome.course.blocked_reason is None or not outcome.events:
-        return
-    course = outcome.course
-    log.warning(
-        "course_blocked",
-        site_id=course.site_id,
-        course_id=course.course_id,
-        protocol=course.protocol,
-        reason=course.blocked_reason,
-    )
-
-
-def subscriptions(service: Service, booker: Booker) -> dict[Topic, Routes]:
-    """The routing table: which events scheduling reacts to, per topic."""
-
-    async def react(event: EventBase, decide: Decide, days: int = 45) -> Outcome | None:
-        stamp = service.stamp_for(event)
-        first = max(event.occurred_at, stamp.now).date()
-        scope = course_scope(event.site_id, first, days)
-        return await booker.run(
-            event.patient_id, scope, decide, stamp, event_id=str(event.event_id), retry_taken=True
-        )
-
-    async def on_eligibility_decided(event: EligibilityDecided) -> None:
-        outcome = await react(
-            event,
-            lambda c, ctx: domain.decide_eligibility(c, event, ctx),
-            horizon_days(event.planned_doses),
-        )
-        log_outcome(outcome)
-
-    async def on_session_discharged(event: SessionDischarged) -> None:
-        await react(event, lambda c, ctx: domain.decide_discharge(c, event, ctx))
-
-    async def on_relapse_suspected(event: RelapseSuspected) -> None:
-        await react(event, lambda c, ctx: domain.decide_relapse(c, event, ctx))
-
-    async def on_integration_booking_requested(event: IntegrationBookingRequested) -> None:
-        await react(event, lambda c, ctx: domain.decide_integration_request(c, event, ctx), 10)
-
-    return {
-        Topic.INTAKE: {EligibilityDecided: on_eligibility_decided},
-        Topic.SESSION: {SessionDischarged: on_session_discharged},
-        Topic.COACHING: {
-            RelapseSuspected: on_relapse_suspected,
-            IntegrationBookingRequested: on_integration_booking_requested,
-        },
-    }
-
-
-def routes(service: Service, booker: Booker) -> APIRouter:
+def routes(service: Service, bookings: Bookings) -> APIRouter:
     router = APIRouter(tags=["scheduling"])
-
-    async def course_of(patient_id: str, principal: Principal) -> Course:
-        course = (await booker.store.load(patient_id)).state
-        if course is None or not principal.may_access(course.site_id):
-            raise errors.CourseNotFound(patient_id)
-        return course
+    commands = Commands(
+        bookings.store, errors.CourseNotFound, lambda p, course: p.may_access(course.site_id)
+    )
+    course_of = commands.read
 
     async def command(
         patient_id: str,
@@ -135,12 +63,18 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         first: date | None = None,
         days: int = 2,
     ) -> Outcome:
-        course = await course_of(patient_id, principal)
+        """Book on the course as stored (a retry with the same Idempotency-Key is answered
+        from it, and books nothing twice)."""
         stamp = service.stamp()
-        scope = course_scope(course.site_id, first or stamp.now.date(), days)
-        outcome = await booker.run(patient_id, scope, decide, stamp)
-        assert outcome is not None
-        return outcome
+
+        def scope(course: Course | None) -> Scope:
+            return Scope((course.site_id,) if course else (), first or stamp.now.date(), days)
+
+        booking = bookings.booking(patient_id, scope, decide, stamp)
+        changed = await commands.change(patient_id, principal, booking.decide, hold=booking.hold)
+        if booking.outcome is None or changed.duplicate:
+            return Outcome(changed.state, (), (), ())
+        return booking.outcome
 
     def appointment_out(outcome: Outcome, appointment_id: str) -> AppointmentOut:
         appointment = outcome.course.appointment(appointment_id)
@@ -159,11 +93,13 @@ def routes(service: Service, booker: Booker) -> APIRouter:
     ) -> AppointmentOut:
         """Book one appointment at a chosen time; 409 when the slot is taken."""
         wanted = Wanted(body.chair_id, body.room_id, body.provider_id)
-        booking = commands.Book(body.kind, body.starts_at, wanted, body.dose_number, body.for_dose)
+        booking = appointments.Book(
+            body.kind, body.starts_at, wanted, body.dose_number, body.for_dose
+        )
         outcome = await command(
             patient_id,
             principal,
-            lambda c, ctx: commands.decide_book(c, booking, ctx),
+            lambda c, ctx: appointments.decide_book(c, booking, ctx),
             body.starts_at.astimezone(UTC).date(),
         )
         booked = next(e for e in outcome.events if isinstance(e, AppointmentBooked))
@@ -180,7 +116,7 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         await command(
             patient_id,
             principal,
-            lambda c, ctx: commands.decide_reschedule(
+            lambda c, ctx: appointments.decide_reschedule(
                 c, appointment_id, body.starts_at, wanted, body.reason, ctx
             ),
             body.starts_at.astimezone(UTC).date(),
@@ -197,7 +133,7 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         outcome = await command(
             patient_id,
             principal,
-            lambda c, ctx: commands.decide_cancel(c, appointment_id, body.reason, ctx),
+            lambda c, ctx: appointments.decide_cancel(c, appointment_id, body.reason, ctx),
         )
         return appointment_out(outcome, appointment_id)
 
@@ -208,7 +144,9 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         principal: Annotated[Principal, Depends(require(*ATTENDANCE))],
     ) -> AppointmentOut:
         outcome = await command(
-            patient_id, principal, lambda c, ctx: commands.decide_no_show(c, appointment_id, ctx)
+            patient_id,
+            principal,
+            lambda c, ctx: appointments.decide_no_show(c, appointment_id, ctx),
         )
         return appointment_out(outcome, appointment_id)
 
@@ -271,16 +209,16 @@ def routes(service: Service, booker: Booker) -> APIRouter:
         """Free slots for one kind of appointment (treatment slots as long as `protocol`
         monitors), site-local days from `start` (today by default)."""
         principal.require_site(site_id)
-        network = await booker.networks.load()
+        network = await bookings.networks.load()
         site = network.site(site_id)
         if site is None:
             raise errors.UnknownSite(site_id)
         now = service.clock()
         wanted = search_days(site, start, days, now)
-        plan = booker.rules.plan(protocol)
-        need = Need.of(kind, commands.minutes_for(kind, plan, booker.rules))
+        plan = bookings.rules.plan(protocol)
+        need = Need.of(kind, appointments.minutes_for(kind, plan, bookings.rules))
         around = [wanted[0] - timedelta(days=1), *wanted, wanted[-1] + timedelta(days=1)]
-        occupancy = await booker.reservations.occupancy(
+        occupancy = await bookings.reservations.occupancy(
             resources(network, (site_id,), "-"), around, None
         )
         slots = available(need, site, network, occupancy, "-", wanted, now)
