@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from contracts.catalog import EVENT_TYPES, TOPIC_EVENTS
 from contracts.envelope import SCHEMA_VERSION
-from contracts.topics import dlq
+from contracts.topics import Topic, dlq
 from services.journey.fhir_example import example_bundle
 
 GENERATED = Path(__file__).parent / "generated"
@@ -61,6 +62,7 @@ def asyncapi_document() -> str:
             "channel": {"$ref": f"#/channels/{key}"},
             "messages": [{"$ref": f"#/channels/{key}/messages/{cls.__name__}"} for cls in events],
         }
+    operations.update(receive_operations())
     document = {
         "asyncapi": "3.0.0",
         "info": {
@@ -75,6 +77,29 @@ def asyncapi_document() -> str:
         "components": {"messages": messages, "schemas": schemas},
     }
     return yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100)
+
+
+def receive_operations() -> dict[str, Any]:
+    """What each service consumes, read from the routing tables its running subscribers are
+    registered from (`Service.subscriptions`), so the document and the live `/asyncapi` page
+    of each service cannot disagree."""
+    from services.runtime.settings import SERVICE_PORTS, Settings
+
+    operations: dict[str, Any] = {}
+    for name in sorted(SERVICE_PORTS):
+        main = importlib.import_module(f"services.{name}.main")
+        service = main.create_app(Settings().for_service(name))._application.state.service
+        for topic_value, routes in sorted(service.subscriptions.items()):
+            topic = Topic(topic_value)
+            key = topic.name.lower()
+            handled = sorted(cls.__name__ for cls in routes if cls in TOPIC_EVENTS[topic])
+            operations[f"{name}Receive{key.capitalize()}"] = {
+                "action": "receive",
+                "channel": {"$ref": f"#/channels/{key}"},
+                "summary": f"{name} handles {', '.join(handled)}",
+                "messages": [{"$ref": f"#/channels/{key}/messages/{event}"} for event in handled],
+            }
+    return operations
 
 
 def example_fhir_bundle() -> str:

@@ -31,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 from faststream import AckPolicy, BaseMiddleware
@@ -117,6 +117,49 @@ def ignore(group: str, reason: str, event_type: str, msg: StreamMessage[Any]) ->
     )
 
 
+def _data(msg: StreamMessage[Any]) -> dict[str, Any] | None:
+    """The message's event object, parsed once per message (None when it is not one)."""
+    cached = getattr(msg, "_kap_event_data", _UNSET)
+    if cached is _UNSET:
+        try:
+            cached = decode(msg.body)
+        except (ValueError, OffContractMessage):
+            cached = None
+        msg._kap_event_data = cached  # type: ignore[attr-defined]
+    return cast(dict[str, Any] | None, cached)
+
+
+_UNSET = object()
+
+
+def of_type(event_type: type[EventBase]) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
+    """A subscriber filter: messages whose `event_type` names this contract."""
+    name = event_type.__name__
+
+    async def matches(msg: StreamMessage[Any]) -> bool:
+        data = _data(msg)
+        return data is not None and data["event_type"] == name
+
+    return matches
+
+
+async def as_contract(msg: StreamMessage[Any]) -> dict[str, Any]:
+    """The subscriber decoder: the project's tolerant parsing (`contracts.parse_event`), so a
+    message that does not fit its contract raises inside the handler's scope and is
+    dead-lettered there; what the handler's parameter then validates is the event as this
+    build reads it (fields of a newer minor version dropped)."""
+    return parse_event(decode(msg.body)).model_dump(mode="json")
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def name(*parts: str) -> str:
+    """A Python-identifier-like handler name (AsyncAPI names operations after handlers)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", "_".join(parts))
+
+
 def subscribe(
     broker: KafkaBroker,
     topic: str,
@@ -125,7 +168,10 @@ def subscribe(
     routes: Routes,
     metrics: Metrics | None = None,
 ) -> None:
-    """Register one subscriber on `topic` dispatching through `routes`.
+    """Register on `topic` one FastStream handler per event type of `routes`, whose parameter
+    is the contract model (so the live AsyncAPI page shows each payload's schema), and a last
+    handler for every other message: off-contract ones raise (dead letter), the rest are
+    ignored visibly.
 
     Each (service, topic) pair is its own consumer group, so a service's subscribers never
     rebalance one another and each topic's offsets are committed independently.
@@ -137,7 +183,47 @@ def subscribe(
         if metrics is not None:
             metrics.consumed.labels(topic, consumer_group, outcome).inc()
 
-    async def consume() -> None:
+    subscriber = broker.subscriber(
+        topic,
+        group_id=consumer_group,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=consumer_group,
+        description=f"{group_id} handles {handled} from {topic}",
+    )
+
+    def typed(event_type: type[EventBase], handler: Handler) -> Handler:
+        async def handle(event: EventBase) -> None:
+            span = trace.get_current_span()
+            span.set_attribute("messaging.consumer.group.name", consumer_group)
+            span.set_attribute("kap.event_type", event.event_type)
+            started = time.perf_counter()
+            with structlog.contextvars.bound_contextvars(
+                event_id=str(event.event_id),
+                event_type=event.event_type,
+                correlation_id=str(event.correlation_id),
+            ):
+                try:
+                    await handler(event)
+                finally:
+                    if metrics is not None:
+                        metrics.handler_duration.labels(topic, consumer_group).observe(
+                            time.perf_counter() - started
+                        )
+            counted("handled")
+
+        handle.__annotations__ = {"event": event_type, "return": None}
+        handle.__name__ = handle.__qualname__ = f"{group_id}_on_{snake(event_type.__name__)}"
+        handle.__doc__ = (
+            handler.__doc__ or ""
+        ).strip() or f"{group_id} handles {event_type.__name__}."
+        return handle
+
+    for event_type, handler in routes.items():
+        subscriber(filter=of_type(event_type), decoder=as_contract)(typed(event_type, handler))
+
+    async def other() -> None:
+        """Every other message: dead-lettered when off-contract, otherwise ignored (counted)."""
         msg = current_message()
         data = decode(msg.body)
         try:
@@ -146,34 +232,10 @@ def subscribe(
             ignore(consumer_group, "unknown_event_type", data["event_type"], msg)
             counted("ignored")
             return
-        handler = routes.get(type(event))
-        if handler is None:
-            ignore(consumer_group, "not_subscribed", event.event_type, msg)
-            counted("ignored")
-            return
-        span = trace.get_current_span()
-        span.set_attribute("messaging.consumer.group.name", consumer_group)
-        span.set_attribute("kap.event_type", event.event_type)
-        started = time.perf_counter()
-        with structlog.contextvars.bound_contextvars(
-            event_id=str(event.event_id),
-            event_type=event.event_type,
-            correlation_id=str(event.correlation_id),
-        ):
-            try:
-                await handler(event)
-            finally:
-                if metrics is not None:
-                    metrics.handler_duration.labels(topic, consumer_group).observe(
-                        time.perf_counter() - started
-                    )
-        counted("handled")
+        ignore(consumer_group, "not_subscribed", event.event_type, msg)
+        counted("ignored")
 
-    consume.__name__ = f"{group_id}_{topic}".replace(".", "_").replace("-", "_")
-    broker.subscriber(
-        topic,
-        group_id=consumer_group,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        description=f"{group_id} handles {handled} from {topic}",
-    )(consume)
+    other.__name__ = other.__qualname__ = f"{group_id}_{topic}_other".replace(".", "_").replace(
+        "-", "_"
+    )
+    subscriber(other)

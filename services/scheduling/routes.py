@@ -102,7 +102,16 @@ def routes(service: Service, bookings: Bookings) -> APIRouter:
             lambda c, ctx: appointments.decide_book(c, booking, ctx),
             body.starts_at.astimezone(UTC).date(),
         )
-        booked = next(e for e in outcome.events if isinstance(e, AppointmentBooked))
+        booked = next((e for e in outcome.events if isinstance(e, AppointmentBooked)), None)
+        if booked is None:  # a retry of a booking already made: answer with that appointment
+            found = next(
+                (a for a in outcome.course.appointments
+                 if a.live and a.kind is body.kind and a.starts_at == body.starts_at),
+                None,
+            )  # fmt: skip
+            if found is None:
+                raise errors.AppointmentNotFound(f"booking at {body.starts_at.isoformat()}")
+            return AppointmentOut.of(found)
         return appointment_out(outcome, booked.appointment_id)
 
     @router.post("/patients/{patient_id}/appointments/{appointment_id}/reschedule")
