@@ -7,6 +7,10 @@ token between writers: every write is a filtered `{_id, version}` replace or upd
 MongoDB and, through the version guard the local launcher installs, on FerretDB over
 PostgreSQL (a stale write there is refused rather than unmatched; both mean ConcurrentUpdate).
 
+This module is a little over the 300 lines the style guide aims for, on purpose: the write
+path (`apply`) and the relay's clearing of the outbox share the lock and the compare-and-set,
+and reading them apart would hide how an outbox entry is published exactly once per write.
+
 Inside one process, writers of one aggregate (command, event handler, outbox relay) also take
 that aggregate's lock. Correctness does not need it; it turns a same-process race, which
 would cost a wasted load and decision, into a short wait, so only writers in other instances
@@ -28,13 +32,19 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
-from contracts import EventBase, topic_of
+from contracts import EventBase
+from services.runtime.documents import (
+    oldest,
+    outbox_entry,
+    replace_if_version,
+    update_if_version,
+    utc,
+)
 from services.runtime.locks import KeyedLocks
 from services.runtime.logging import get_logger
-from services.runtime.mongo import Document, is_stale_write
-from services.runtime.tracing import carrier
+from services.runtime.mongo import Document
 
 S = TypeVar("S", bound=BaseModel)
 E = TypeVar("E", bound=EventBase)
@@ -78,21 +88,6 @@ class Applied(Generic[S]):
     state: S | None
     events: tuple[EventBase, ...]
     duplicate: bool
-
-
-def outbox_entry(event: EventBase, stored_at: datetime) -> Document:
-    """An event waiting for the relay, with the trace context that caused it (if traced)."""
-    entry: Document = {
-        "stored_at": stored_at,
-        "event_id": str(event.event_id),
-        "event_type": event.event_type,
-        "topic": topic_of(event).value,
-        "key": event.patient_id,
-        "value": event.model_dump_json(),
-    }
-    if trace := carrier():
-        entry["trace"] = trace
-    return entry
 
 
 Outcome = tuple[S, Sequence[EventBase]]
@@ -182,7 +177,7 @@ class AggregateStore(Generic[S]):
                 await self.collection.insert_one(doc)
             except DuplicateKeyError as error:
                 raise ConcurrentUpdate(loaded.key) from error
-        elif not await self._replace_if_version(loaded.key, loaded.version, doc):
+        elif not await replace_if_version(self.collection, loaded.key, loaded.version, doc):
             raise ConcurrentUpdate(loaded.key)
         if events:
             self._committed.add(loaded.key)
@@ -295,7 +290,7 @@ class AggregateStore(Generic[S]):
         for attempt in range(ATTEMPTS):
             left = [entry for entry in doc["outbox"] if entry["event_id"] not in sent]
             fields = {"outbox": left, "outbox_pending": bool(left), "outbox_since": oldest(left)}
-            if await self._update_if_version(key, doc["version"], fields):
+            if await update_if_version(self.collection, key, doc["version"], fields):
                 return
             await lost_race(key, attempt)
             found = await self.collection.find_one({"_id": key}, {"outbox": 1, "version": 1})
@@ -307,32 +302,7 @@ class AggregateStore(Generic[S]):
         """Keys whose outbox has waited longer than `orphaned_after` for its relay."""
         before = self.clock() - self.orphaned_after
         pending = self.collection.find({"outbox_pending": True}, {"outbox_since": 1}).limit(batch)
-        return [doc["_id"] async for doc in pending if _utc(doc.get("outbox_since")) <= before]
-
-    async def _replace_if_version(self, key: str, version: int, doc: Document) -> bool:
-        """Compare-and-set on `version`: replace only if the stored version is still ours."""
-        return await _won(self.collection.replace_one({"_id": key, "version": version}, doc))
-
-    async def _update_if_version(self, key: str, version: int, fields: Document) -> bool:
-        """Set `fields` and bump the version if it is still `version`."""
-        update = {"$set": fields, "$inc": {"version": 1}}
-        return await _won(self.collection.update_one({"_id": key, "version": version}, update))
-
-
-async def _won(write: Awaitable[Any]) -> bool:
-    """Whether a `{_id, version}` write won: it matched, and no version guard refused it."""
-    try:
-        result = await write
-    except OperationFailure as error:
-        if is_stale_write(error):
-            return False
-        raise
-    return bool(result.matched_count == 1)
-
-
-def oldest(outbox: Sequence[Document]) -> datetime | None:
-    """When the longest-waiting entry was stored (None for an empty outbox)."""
-    return min((_utc(entry.get("stored_at")) for entry in outbox), default=None)
+        return [doc["_id"] async for doc in pending if utc(doc.get("outbox_since")) <= before]
 
 
 @asynccontextmanager
@@ -350,10 +320,3 @@ def unseen(incoming: Sequence[E], processed: frozenset[str]) -> list[E]:
     """The events of `incoming` not in `processed`, each once, in order."""
     unique = {str(e.event_id): e for e in incoming}
     return [e for event_id, e in unique.items() if event_id not in processed]
-
-
-def _utc(value: datetime | None) -> datetime:
-    """A stored instant as aware UTC; a missing one counts as long ago."""
-    if value is None:
-        return datetime.min.replace(tzinfo=UTC)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

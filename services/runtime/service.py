@@ -28,14 +28,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import EventBase, Stamp
 from services.runtime import consumer, errors, idempotency, tracing
-from services.runtime.aggregate import AggregateStore, Indexed, oldest
+from services.runtime.aggregate import AggregateStore, Indexed
 from services.runtime.auth import decode_token
 from services.runtime.dead_letter import DeadLetterPolicy
+from services.runtime.documents import oldest
 from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.metrics import HttpMetrics, Metrics
 from services.runtime.mongo import Document, connect, database
 from services.runtime.outbox import OutboxRelay
+from services.runtime.readiness import READYZ_RESPONSES, readiness
 from services.runtime.settings import Settings
 from services.runtime.sweeper import Sweep, Sweeper
 from services.runtime.topics import ensure_topics
@@ -44,23 +46,6 @@ S = TypeVar("S", bound=BaseModel)
 log = get_logger(__name__)
 
 StartupHook = Callable[[], Awaitable[None]]
-
-
-class Readiness(BaseModel):
-    ready: bool
-    checks: dict[str, bool]
-    down: list[str] = []
-    errors: dict[str, str] = {}
-
-
-READYZ_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Readiness, "description": "Ready"},
-    503: {
-        "model": Readiness,
-        "description": "Not ready: `down` names the dependencies that failed (`mongodb`, "
-        "`kafka`) and `errors` their error classes",
-    },
-}
 
 
 @dataclass
@@ -250,26 +235,12 @@ class Service:
 
     async def readyz(self) -> JSONResponse:
         """Ready when MongoDB and Kafka answer; otherwise `down` says which did not."""
-        checks: dict[str, bool] = {}
-        failures: dict[str, str] = {}
-        probes: dict[str, Callable[[], Awaitable[bool]]] = {
-            "mongodb": self._ping_mongodb,
-            "kafka": lambda: self.broker.ping(timeout=2.0),
-        }
-        for dependency, probe in probes.items():
-            try:
-                checks[dependency] = bool(await asyncio.wait_for(probe(), timeout=3.0))
-            except Exception as error:
-                checks[dependency] = False
-                failures[dependency] = type(error).__name__
-            if not checks[dependency]:
-                failures.setdefault(dependency, "no answer")
-        down = [dependency for dependency, ok in checks.items() if not ok]
-        body = Readiness(ready=not down, checks=checks, down=down, errors=failures)
-        return JSONResponse(body.model_dump(), status_code=503 if down else 200)
-
-    async def _ping_mongodb(self) -> bool:
-        return bool((await self.db.command("ping")).get("ok"))
+        return await readiness(
+            {
+                "mongodb": lambda: self.db.command("ping"),
+                "kafka": lambda: self.broker.ping(timeout=2.0),
+            }
+        )
 
     async def scrape(self) -> Response:
         """Prometheus exposition of this service's registry (gauges refreshed first)."""

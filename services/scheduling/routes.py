@@ -17,8 +17,8 @@ from contracts.vocabulary import AppointmentKind, Protocol
 from services.runtime.auth import Principal, Role, require
 from services.runtime.commands import Commands
 from services.runtime.service import Service
+from services.scheduling import attendance, course_changes, errors
 from services.scheduling import commands as appointments
-from services.scheduling import course_changes, errors
 from services.scheduling.api import (
     AppointmentOut,
     AvailabilityOut,
@@ -142,7 +142,7 @@ def routes(service: Service, bookings: Bookings) -> APIRouter:
         outcome = await command(
             patient_id,
             principal,
-            lambda c, ctx: appointments.decide_cancel(c, appointment_id, body.reason, ctx),
+            lambda c, ctx: attendance.decide_cancel(c, appointment_id, body.reason, ctx),
         )
         return appointment_out(outcome, appointment_id)
 
@@ -155,7 +155,7 @@ def routes(service: Service, bookings: Bookings) -> APIRouter:
         outcome = await command(
             patient_id,
             principal,
-            lambda c, ctx: appointments.decide_no_show(c, appointment_id, ctx),
+            lambda c, ctx: attendance.decide_no_show(c, appointment_id, ctx),
         )
         return appointment_out(outcome, appointment_id)
 

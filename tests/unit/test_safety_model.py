@@ -64,7 +64,7 @@ from services.intake import flags, review
 from services.intake.domain import IntakeRecord
 from services.intake.rules import IntakeRules
 from services.runtime.refusals import NotFound, RuleViolation
-from services.scheduling import commands as scheduling
+from services.scheduling import attendance as scheduling_attendance
 from services.scheduling import course_changes
 from services.scheduling import domain as scheduling_domain
 from services.scheduling.course import Course
@@ -373,7 +373,7 @@ class CrossServiceSafety(RuleBasedStateMachine):
         chosen = live[pick % len(live)].appointment_id
         ctx = self.ctx()
         outcome = self.attempt(
-            lambda: self.as_pair(scheduling.decide_cancel(self.course, chosen, "x", ctx))
+            lambda: self.as_pair(scheduling_attendance.decide_cancel(self.course, chosen, "x", ctx))
         )
         self.course = outcome or self.course
 

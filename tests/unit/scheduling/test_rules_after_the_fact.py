@@ -9,7 +9,7 @@ import pytest
 from contracts.coaching import IntegrationBookingRequested, RelapseSuspected
 from contracts.scheduling import FrequencyChangeProposed
 from contracts.vocabulary import AppointmentKind, CoursePhase
-from services.scheduling import commands, course_changes, errors
+from services.scheduling import attendance, commands, course_changes, errors
 from services.scheduling.course import AppointmentStatus, Course
 from services.scheduling.domain import decide_integration_request, decide_relapse
 from services.scheduling.slots import Wanted
@@ -32,7 +32,7 @@ def test_a_missed_induction_dose_keeps_the_schedule() -> None:
     course = course_of()
     missed = course.dose(3)
     assert missed is not None
-    outcome = commands.decide_no_show(
+    outcome = attendance.decide_no_show(
         course, missed.appointment_id, context(network(), missed.starts_at + timedelta(hours=1))
     )
     later = [a for a in course.appointments if a.starts_at > missed.ends_at]
@@ -50,7 +50,7 @@ def test_a_missed_maintenance_dose_proposes_the_previous_frequency_for_a_prescri
     assert missed is not None
     assert missed.course_phase is CoursePhase.MAINTENANCE
     ctx = context(network(), missed.starts_at + timedelta(hours=3))
-    outcome = commands.decide_no_show(course, missed.appointment_id, ctx)
+    outcome = attendance.decide_no_show(course, missed.appointment_id, ctx)
     proposed = next(e for e in outcome.events if isinstance(e, FrequencyChangeProposed))
     assert (proposed.current_frequency, proposed.proposed_frequency) == ("every_2_weeks", "weekly")
     confirmed = course_changes.decide_proposal(
@@ -104,7 +104,7 @@ def test_an_integration_request_for_a_dose_already_covered_books_nothing_else() 
     assert (
         decide_integration_request(course, request, context(network(), first.ends_at)).events == ()
     )
-    without = commands.decide_cancel(
+    without = attendance.decide_cancel(
         course, dose(course, 1), "rebooked", context(network(), APPROVED_AT)
     )
     rebooked = commands.decide_book(
