@@ -35,8 +35,9 @@ from services.scheduling.api import (
 )
 from services.scheduling.booker import Booker, Decide, Scope, resources
 from services.scheduling.course import Course
-from services.scheduling.domain import Outcome
-from services.scheduling.slots import Need, Wanted, available, search_days
+from services.scheduling.decision import Outcome
+from services.scheduling.slot_requests import available, search_days
+from services.scheduling.slots import Need, Wanted
 
 log = get_logger(__name__)
 

@@ -50,15 +50,10 @@ from services.session.api import (
     VitalsIn,
     session_view,
 )
+from services.session.chart import Session
 from services.session.clocks import clock_index, decide_clocks
 from services.session.domain import FieldOutOfRangeError
-from services.session.record import (
-    PatientNotFound,
-    Session,
-    SessionNotFound,
-    TreatmentRecord,
-    session_of,
-)
+from services.session.record import PatientNotFound, SessionNotFound, TreatmentRecord, session_of
 from services.session.rules import SessionRules
 
 READERS = (Role.NURSE, Role.PSYCHIATRIST, Role.SITE_ADMIN, Role.OPS)
