@@ -31,7 +31,6 @@ NETWORK = Network(
             name="North",
             time_zone="UTC",
             rems_certified=True,
-            chairs=("n-1",),
             coaches=("coach-ben", "coach-ana"),
             site_lead="lead-north",
         ),
@@ -40,7 +39,6 @@ NETWORK = Network(
             name="South",
             time_zone="UTC",
             rems_certified=False,
-            chairs=("s-1",),
             coaches=("coach-cy",),
         ),
     )
