@@ -10,7 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from services.runtime.network import DEFAULT_PATH, load_network
+from services.runtime import network as runtime
+from services.runtime.network import DEFAULT_PATH, SCHEDULING_OWNED, load_network
+from services.scheduling.network import Site
 from services.scheduling.network_store import load_config
 
 CONFIG = DEFAULT_PATH.parent
@@ -41,6 +43,12 @@ def test_scheduling_books_against_the_sites_every_service_reads() -> None:
     assert north is not None
     assert north.chairs == ("north-chair-1", "north-chair-2")
     assert {p.provider_id for p in seed.providers} >= {"rn-north-1", "rn-south-1"}
+
+
+def test_every_site_fact_has_a_reader_that_checks_it() -> None:
+    """The shared loader leaves exactly scheduling's own facts to scheduling (which leaves the
+    shared-only ones, coaches and site lead, to the shared loader)."""
+    assert frozenset(Site.model_fields) - frozenset(runtime.Site.model_fields) == SCHEDULING_OWNED
 
 
 SITE = """
