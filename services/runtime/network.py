@@ -1,16 +1,21 @@
-"""The clinic network configuration (sites, chairs, coaches), loaded from YAML."""
+"""The clinic network configuration (sites, time zones, REMS certification, coaches, site
+leads), loaded from YAML: config/network.yaml is the one file that describes the network."""
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "config" / "network.yaml"
+SCHEDULING_OWNED = frozenset({"hours", "closed_days", "rooms"})
+"""Site facts only scheduling books against; scheduling reads and checks them, with the
+file's `providers` (services/scheduling/network_store.py)."""
 
 
 class Site(BaseModel):
@@ -19,7 +24,6 @@ class Site(BaseModel):
     name: str
     time_zone: str
     rems_certified: bool
-    chairs: tuple[str, ...] = Field(min_length=1)
     coaches: tuple[str, ...] = ()
     site_lead: str | None = None
 
@@ -40,7 +44,16 @@ class Network(BaseModel):
         return frozenset(s.site_id for s in self.sites)
 
 
+def read_network_file(path: str | Path | None = None) -> dict[str, Any]:
+    """The network file as written (NETWORK_CONFIG overrides the path)."""
+    source = Path(path or os.environ.get("NETWORK_CONFIG") or DEFAULT_PATH)
+    data: dict[str, Any] = yaml.safe_load(source.read_text()) or {}
+    return data
+
+
 @lru_cache(maxsize=4)
 def load_network(path: str | None = None) -> Network:
-    source = Path(path or os.environ.get("NETWORK_CONFIG") or DEFAULT_PATH)
-    return Network.model_validate(yaml.safe_load(source.read_text()))
+    sites = read_network_file(path).get("sites", [])
+    return Network.model_validate(
+        {"sites": [{k: v for k, v in s.items() if k not in SCHEDULING_OWNED} for s in sites]}
+    )

@@ -22,7 +22,7 @@ from services.scheduling.course import (
     ProposalKind,
     entity_id,
 )
-from services.scheduling.domain import Context, Outcome
+from services.scheduling.decision import Context, Outcome
 from services.scheduling.planning import dose_targets
 
 

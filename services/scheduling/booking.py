@@ -17,7 +17,7 @@ from contracts.envelope import Stamp
 from services.runtime.aggregate import AggregateStore, Retry
 from services.runtime.mongo import Document
 from services.scheduling.course import Course
-from services.scheduling.domain import Context, Outcome
+from services.scheduling.decision import Context, Outcome
 from services.scheduling.errors import SlotTaken
 from services.scheduling.network import ClinicNetwork, ProviderRole
 from services.scheduling.network_store import NetworkStore

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from contracts.envelope import EventBase, Stamp
 from services.runtime.aggregate import AggregateStore
 from services.scheduling.course import Course
-from services.scheduling.domain import (
+from services.scheduling.errors import CourseNotFound
+from services.scheduling.network import Site
+from services.scheduling.network_store import NetworkStore
+from services.scheduling.rems import (
     CertificationChange,
     decide_site_certification,
     dosed_on_certification,
 )
-from services.scheduling.errors import CourseNotFound
-from services.scheduling.network import Site
-from services.scheduling.network_store import NetworkStore
 from services.scheduling.rules import SchedulingRules
 
 

@@ -19,10 +19,12 @@ from services.scheduling.course import (
     CourseStatus,
     entity_id,
 )
-from services.scheduling.domain import Context, Outcome, booked, holds, rems_blocks
+from services.scheduling.decision import Context, Outcome, booked, holds
 from services.scheduling.network import Site
+from services.scheduling.rems import rems_blocks
 from services.scheduling.rules import ProtocolPlan, SchedulingRules
-from services.scheduling.slots import Need, Occupancy, Wanted, check, claims
+from services.scheduling.slot_requests import check
+from services.scheduling.slots import Need, Occupancy, Wanted, claims
 
 TREATMENT = (AppointmentKind.DOSING, AppointmentKind.BOOSTER)
 

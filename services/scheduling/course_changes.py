@@ -28,8 +28,9 @@ from services.scheduling.course import (
     ProposalKind,
     ProposalStatus,
 )
-from services.scheduling.domain import Context, Outcome, holds, rems_blocks
+from services.scheduling.decision import Context, Outcome, holds
 from services.scheduling.planning import DoseTarget, Planner, dose_targets
+from services.scheduling.rems import rems_blocks
 from services.scheduling.slots import Need, Wanted, claims, first_fit
 
 MAX_PLANNED_DOSES = 52

@@ -1,28 +1,22 @@
 """Scheduling rules reacting to other services' events: course generation on approval, the
-next dose after a discharge, boosters after a suspected relapse, integration bookings; and
-telling patients' streams of a change in their site's REMS certification.
+next dose after a discharge, boosters after a suspected relapse, integration bookings
+(a site's REMS certification change: rems.py).
 
-decide_* functions are pure: they take the course (or None), the event and a Context (network,
-occupancy, stamp, rules) and return an Outcome: the new course, the events to publish, the
-reservations to take and those to release. The booker makes the reservations real.
+decide_* functions are pure: what they read and return (Context, Outcome) is in decision.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
-from uuid import UUID
 
 from contracts.coaching import IntegrationBookingRequested, RelapseSuspected
-from contracts.envelope import EventBase, Stamp, stable_id
+from contracts.envelope import EventBase, Stamp
 from contracts.intake import EligibilityDecided
 from contracts.scheduling import (
-    AppointmentBooked,
     BlockReason,
     BoosterProposed,
     CourseBlocked,
     CourseScheduled,
-    SiteCertificationChanged,
 )
 from contracts.session import SessionDischarged
 from contracts.vocabulary import AppointmentKind, Decision
@@ -36,62 +30,11 @@ from services.scheduling.course import (
     entity_id,
     session_appointment,
 )
+from services.scheduling.decision import Context, Outcome, booked, holds
 from services.scheduling.errors import CourseNotFound
-from services.scheduling.network import ClinicNetwork, Site
 from services.scheduling.planning import Planner, dose_targets, plan_course
-from services.scheduling.rules import ProtocolPlan, SchedulingRules
-from services.scheduling.slots import Need, Occupancy, Placement
-
-
-@dataclass(frozen=True)
-class Context:
-    network: ClinicNetwork
-    occupancy: Occupancy
-    stamp: Stamp
-    rules: SchedulingRules
-
-
-@dataclass(frozen=True)
-class Hold:
-    appointment_id: str
-    placement: Placement
-
-
-@dataclass(frozen=True)
-class Outcome:
-    course: Course
-    events: tuple[EventBase, ...] = ()
-    take: tuple[Hold, ...] = ()
-    release: tuple[str, ...] = field(default=())
-
-
-def holds(*appointments: Appointment) -> tuple[Hold, ...]:
-    return tuple(Hold(a.appointment_id, a.placement) for a in appointments)
-
-
-def booked(course: Course, appointment: Appointment, stamp: Stamp) -> AppointmentBooked:
-    treatment = appointment.kind in (AppointmentKind.DOSING, AppointmentKind.BOOSTER)
-    return AppointmentBooked(
-        **stamp.envelope(course.patient_id, appointment.site_id or course.site_id),
-        appointment_id=appointment.appointment_id,
-        course_id=course.course_id,
-        kind=appointment.kind,
-        starts_at=appointment.starts_at,
-        ends_at=appointment.ends_at,
-        chair_id=appointment.chair_id,
-        provider_id=appointment.provider_id,
-        room_id=appointment.room_id,
-        dose_number=appointment.dose_number,
-        protocol=course.protocol if treatment else None,
-        course_phase=appointment.course_phase,
-        for_dose=appointment.for_dose,
-    )
-
-
-def rems_blocks(plan: ProtocolPlan, site: Site) -> bool:
-    """Spravato REMS: esketamine is dispensed and administered only in REMS-certified
-    healthcare settings; protocols marked `rems_required` are never booked elsewhere."""
-    return plan.rems_required and not site.rems_certified
+from services.scheduling.rems import rems_blocks
+from services.scheduling.slots import Need
 
 
 def block(course: Course, reason: BlockReason, stamp: Stamp) -> Outcome:
@@ -309,47 +252,3 @@ def decide_integration_request(
         return Outcome(course)
     updated = course.with_appointment(integration)
     return Outcome(updated, (booked(updated, integration, ctx.stamp),), holds(integration))
-
-
-@dataclass(frozen=True)
-class CertificationChange:
-    """A site admin changed the site's REMS certification: the site's `number`th change."""
-
-    site_id: str
-    rems_certified: bool
-    changed_by: str
-    number: int
-
-    def event_id(self, patient_id: str) -> UUID:
-        """The same for every attempt at this change, so a retried one tells nobody twice."""
-        return stable_id("site-certification", self.site_id, self.number, patient_id)
-
-
-def dosed_on_certification(course: Course, site_id: str, rules: SchedulingRules) -> bool:
-    """Spravato REMS: a protocol marked `rems_required` is dosed only at a certified site, so
-    an active course of one at `site_id` depends on that site's certification."""
-    return (
-        course.status is CourseStatus.ACTIVE
-        and course.site_id == site_id
-        and course.protocol is not None
-        and rules.plan(course.protocol).rems_required
-    )
-
-
-def decide_site_certification(
-    course: Course, change: CertificationChange, rules: SchedulingRules, stamp: Stamp
-) -> Outcome:
-    """DESIGN safety invariant 3: an esketamine dose needs the site REMS-certified at the
-    moment of the dose, so every service that gates a dose learns a change on the patient's
-    own stream: one SiteCertificationChanged per patient whose active course depends on it."""
-    if not dosed_on_certification(course, change.site_id, rules):
-        return Outcome(course)
-    event = SiteCertificationChanged(
-        **{
-            **stamp.envelope(course.patient_id, change.site_id),
-            "event_id": change.event_id(course.patient_id),
-        },
-        rems_certified=change.rems_certified,
-        changed_by=change.changed_by,
-    )
-    return Outcome(course, (event,))

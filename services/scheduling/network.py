@@ -1,7 +1,7 @@
 """Scheduling's clinic network: sites, rooms and chairs, providers, weekly hours and absences.
 
-Scheduling owns these (DESIGN: services table). The seed file `config/scheduling.yaml`
-(SCHEDULING_CONFIG overrides the path) gives the starting network; the admin API stores
+Scheduling owns these (DESIGN: services table). The shared network file `config/network.yaml`
+(NETWORK_CONFIG overrides the path) gives the starting network; the admin API stores
 sites and providers in MongoDB, and those documents override the seed entry of the same id.
 """
 

@@ -1,5 +1,6 @@
-"""The clinic network scheduling books against: the seed file overlaid with what site admins
-stored through the admin API (one MongoDB document per site or provider, by id)."""
+"""The clinic network scheduling books against: the shared network file (config/network.yaml)
+as the seed, overlaid with what site admins stored through the admin API (one MongoDB
+document per site or provider, by id); and scheduling's rules (config/scheduling.yaml)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.runtime import network as shared
 from services.runtime.mongo import Document
 from services.scheduling.network import ClinicNetwork, Provider, Site
 from services.scheduling.rules import SchedulingRules
@@ -25,10 +27,28 @@ class SchedulingConfig(BaseModel):
     rules: SchedulingRules = Field(default_factory=SchedulingRules)
 
 
-def load_config(path: str | Path | None = None) -> SchedulingConfig:
+class RulesFile(BaseModel):
+    """config/scheduling.yaml: only scheduling's own settings (the network is shared)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    rules: SchedulingRules = Field(default_factory=SchedulingRules)
+
+
+SHARED_ONLY = frozenset(shared.Site.model_fields) - frozenset(Site.model_fields)
+"""Site facts of the network file other services read (coaches, site lead), not scheduling."""
+
+
+def load_config(
+    path: str | Path | None = None, network_path: str | Path | None = None
+) -> SchedulingConfig:
+    """Scheduling's rules (SCHEDULING_CONFIG overrides the path) and its seed network: the
+    sites and providers of the shared network file (NETWORK_CONFIG overrides that path)."""
     source = Path(path or os.environ.get("SCHEDULING_CONFIG") or DEFAULT_PATH)
     data: Any = yaml.safe_load(source.read_text()) or {}
-    return SchedulingConfig.model_validate(data)
+    file = shared.read_network_file(network_path)
+    sites = [{k: v for k, v in s.items() if k not in SHARED_ONLY} for s in file.get("sites", [])]
+    network = ClinicNetwork.model_validate({"sites": sites, "providers": file.get("providers", [])})
+    return SchedulingConfig(network=network, rules=RulesFile.model_validate(data).rules)
 
 
 class NetworkStore:

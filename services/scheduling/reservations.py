@@ -24,7 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.runtime.mongo import Document
 from services.scheduling.course import Course
-from services.scheduling.domain import Hold
+from services.scheduling.decision import Hold
 from services.scheduling.errors import SlotTaken
 from services.scheduling.network import ClinicNetwork
 from services.scheduling.slots import Claim, Occupancy, claims, grid_slots

@@ -31,8 +31,9 @@ from services.scheduling.api import (
 )
 from services.scheduling.booking import Decide, Scope, resources
 from services.scheduling.course import Course
-from services.scheduling.domain import Outcome
-from services.scheduling.slots import Need, Wanted, available, search_days
+from services.scheduling.decision import Outcome
+from services.scheduling.slot_requests import available, search_days
+from services.scheduling.slots import Need, Wanted
 from services.scheduling.subscribers import Bookings
 
 READERS = (

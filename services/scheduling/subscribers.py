@@ -21,7 +21,7 @@ from services.runtime.service import Service
 from services.scheduling import domain
 from services.scheduling.booking import Booking, Decide, Scope, sweep_orphans
 from services.scheduling.course import Course
-from services.scheduling.domain import Outcome
+from services.scheduling.decision import Outcome
 from services.scheduling.network_store import NetworkStore
 from services.scheduling.reservations import Reservations
 from services.scheduling.rules import SchedulingRules

@@ -25,11 +25,11 @@ from contracts.scheduling import (
     SiteCertificationChanged,
 )
 from contracts.vocabulary import Decision
+from services.session.chart import InteractionFlag
 from services.session.record import (
     TREATMENT_DAY_KINDS,
     Booking,
     Fact,
-    InteractionFlag,
     RiskFlag,
     Ruling,
     TreatmentRecord,

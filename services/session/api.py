@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import AdverseEventSeverity
+from services.session.chart import Session
 from services.session.discharge import DischargePatient
 from services.session.domain import CheckIn, RecordVitals, high_post_dose_reading
 from services.session.dosing import AdministerDose
@@ -17,7 +18,6 @@ from services.session.gates import (
     AcknowledgeInteractions,
     OverrideDoseHold,
 )
-from services.session.record import Session
 from services.session.rems_form import SubmitForm
 from services.session.rules import SessionRules
 from services.session.safety import AcknowledgeRiskFlag, ReportAdverseEvent

@@ -14,8 +14,9 @@ from typing import Any
 
 from contracts.envelope import EventBase, stable_id
 from contracts.session import MonitoringCheckOverdue, MonitoringFormOverdue
+from services.session.chart import Alert, Session
 from services.session.domain import BP_RECHECK
-from services.session.record import Alert, Session, TreatmentRecord
+from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
 
 FORM_OVERDUE = "rems_form_overdue"

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from contracts.envelope import Stamp
 from contracts.session import MonitoringFormDue, SessionDischarged
 from contracts.vocabulary import Protocol
+from services.session.chart import Discharge, FormStatus, Session
 from services.session.domain import (
     FieldOutOfRangeError,
     check_observed_at,
@@ -16,9 +17,6 @@ from services.session.domain import (
     whole_minutes,
 )
 from services.session.record import (
-    Discharge,
-    FormStatus,
-    Session,
     SessionRuleViolation,
     TreatmentRecord,
     open_session,

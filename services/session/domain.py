@@ -15,11 +15,9 @@ from typing import Any
 from contracts.envelope import Stamp
 from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
 from services.runtime.refusals import FieldOutOfRange
+from services.session.chart import Hold, Reading, Session
 from services.session.invariants import Treatment, check_treatment_facts
 from services.session.record import (
-    Hold,
-    Reading,
-    Session,
     SessionRuleViolation,
     TreatmentRecord,
     open_session,

@@ -12,10 +12,9 @@ from contracts.session import (
     DoseHoldOverridden,
     InteractionsAcknowledged,
 )
+from services.session.chart import Acknowledgement, Hold
 from services.session.domain import check_observed_at, envelope, high_post_dose_reading
 from services.session.record import (
-    Acknowledgement,
-    Hold,
     SessionRuleViolation,
     TreatmentRecord,
     open_session,

@@ -22,13 +22,8 @@ from contracts.envelope import EventBase, Stamp, stable_id
 from contracts.intake import RiskFlagRaised
 from contracts.session import UnsafeDoseDetected
 from contracts.vocabulary import ConsentKind, Decision, Protocol, RiskKind, RiskSeverity
-from services.session.record import (
-    Booking,
-    RiskFlag,
-    Session,
-    SessionRuleViolation,
-    TreatmentRecord,
-)
+from services.session.chart import Session
+from services.session.record import Booking, RiskFlag, SessionRuleViolation, TreatmentRecord
 from services.session.rules import SessionRules
 
 

@@ -32,8 +32,9 @@ from services.session.api import (
     VitalsIn,
     session_view,
 )
+from services.session.chart import Session
 from services.session.domain import FieldOutOfRangeError
-from services.session.record import Session, SessionNotFound, TreatmentRecord, session_of
+from services.session.record import SessionNotFound, TreatmentRecord, session_of
 from services.session.rules import SessionRules
 
 READERS = (Role.NURSE, Role.PSYCHIATRIST, Role.SITE_ADMIN, Role.OPS)

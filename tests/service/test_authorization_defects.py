@@ -33,9 +33,9 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 NETWORK = Network(
     sites=(
         Site(site_id="site-north", name="North", time_zone="UTC", rems_certified=True,
-             chairs=("n-1",), coaches=("coach-ana", "coach-ben"), site_lead="lead-north"),
+             coaches=("coach-ana", "coach-ben"), site_lead="lead-north"),
         Site(site_id="site-south", name="South", time_zone="UTC", rems_certified=False,
-             chairs=("s-1",), coaches=("coach-ana", "coach-cy"), site_lead="lead-south"),
+             coaches=("coach-ana", "coach-cy"), site_lead="lead-south"),
     )
 )  # fmt: skip
 

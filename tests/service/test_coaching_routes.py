@@ -29,7 +29,6 @@ NETWORK = Network(
             name="North",
             time_zone="UTC",
             rems_certified=True,
-            chairs=("n-1",),
             coaches=("coach-ben", "coach-ana"),
             site_lead="lead-north",
         ),
@@ -38,7 +37,6 @@ NETWORK = Network(
             name="South",
             time_zone="UTC",
             rems_certified=False,
-            chairs=("s-1",),
             coaches=("coach-cy",),
         ),
     )

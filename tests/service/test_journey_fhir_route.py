@@ -24,9 +24,9 @@ NORTH, SOUTH = "pat-north", "pat-south"
 NETWORK = Network(
     sites=(
         Site(site_id="site-north", name="North", time_zone="UTC", rems_certified=True,
-             chairs=("n-1",), coaches=(COACH, "coach-ben"), site_lead="lead-north"),
+             coaches=(COACH, "coach-ben"), site_lead="lead-north"),
         Site(site_id="site-south", name="South", time_zone="UTC", rems_certified=False,
-             chairs=("s-1",), coaches=(COACH,), site_lead="lead-south"),
+             coaches=(COACH,), site_lead="lead-south"),
     )
 )  # fmt: skip
 CALLERS = [

@@ -13,10 +13,29 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEWORKS = ("fastapi", "starlette", "faststream", "pymongo", "aiokafka")
 PURE = {
     "intake": ("review", "scoring", "coverage"),
-    "scheduling": ("commands", "course", "planning", "slots", "network", "errors"),
-    "session": ("record", "dosing", "gates", "invariants", "safety", "clocks", "rems_form"),
+    "scheduling": (
+        "commands",
+        "course",
+        "planning",
+        "slots",
+        "slot_requests",
+        "decision",
+        "rems",
+        "network",
+        "errors",
+    ),
+    "session": (
+        "record",
+        "chart",
+        "dosing",
+        "gates",
+        "invariants",
+        "safety",
+        "clocks",
+        "rems_form",
+    ),
     "coaching": ("outcomes", "integration", "roster", "escalation"),
-    "journey": ("evolve", "models", "queries"),
+    "journey": ("evolve", "models", "queries", "fhir", "fhir_export", "fhir_clinical", "fhir_care"),
 }
 """Besides every `domain*.py` and `rules.py`: the modules holding each service's decisions."""
 

@@ -65,16 +65,18 @@ from services.intake.domain import IntakeRecord
 from services.intake.rules import IntakeRules
 from services.runtime.refusals import NotFound, RuleViolation
 from services.scheduling import attendance as scheduling_attendance
-from services.scheduling import course_changes
+from services.scheduling import course_changes, rems
 from services.scheduling import domain as scheduling_domain
 from services.scheduling.course import Course
+from services.scheduling.decision import Context, Outcome
 from services.scheduling.rules import SchedulingRules
 from services.scheduling.slots import Occupancy
 from services.session import discharge, dosing, gates, invariants, safety
 from services.session import domain as session
 from services.session.absorb import absorb
+from services.session.chart import Session
 from services.session.domain import FieldOutOfRangeError
-from services.session.record import Session, TreatmentRecord
+from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
 from tests.support.events import T0
 from tests.unit.intake.builders import refer
@@ -277,12 +279,10 @@ class CrossServiceSafety(RuleBasedStateMachine):
         elif isinstance(event, SessionDischarged):
             self.scheduled(scheduling_domain.decide_discharge(self.course, event, self.ctx()))
 
-    def ctx(self) -> scheduling_domain.Context:
-        return scheduling_domain.Context(
-            NET, Occupancy(), self.stamp("scheduling"), SCHEDULING_RULES
-        )
+    def ctx(self) -> Context:
+        return Context(NET, Occupancy(), self.stamp("scheduling"), SCHEDULING_RULES)
 
-    def scheduled(self, outcome: scheduling_domain.Outcome) -> None:
+    def scheduled(self, outcome: Outcome) -> None:
         self.course = outcome.course
         self.publish(outcome.events)
 
@@ -394,15 +394,13 @@ class CrossServiceSafety(RuleBasedStateMachine):
         if self.course is None:
             return
         self.certification_changes += 1
-        change = scheduling_domain.CertificationChange(
-            SITE, certified, "admin-1", self.certification_changes
-        )
-        outcome = scheduling_domain.decide_site_certification(
+        change = rems.CertificationChange(SITE, certified, "admin-1", self.certification_changes)
+        outcome = rems.decide_site_certification(
             self.course, change, SCHEDULING_RULES, self.stamp("scheduling")
         )
         self.scheduled(outcome)
 
-    def as_pair(self, outcome: scheduling_domain.Outcome) -> tuple[Course, list[EventBase]]:
+    def as_pair(self, outcome: Outcome) -> tuple[Course, list[EventBase]]:
         return outcome.course, list(outcome.events)
 
     # Session: the treatment day, charted now or late

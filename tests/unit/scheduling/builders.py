@@ -10,7 +10,8 @@ from contracts.envelope import EventBase, Stamp
 from contracts.intake import EligibilityDecided
 from contracts.vocabulary import Decision, Protocol
 from services.scheduling.course import Course
-from services.scheduling.domain import Context, Outcome, decide_eligibility
+from services.scheduling.decision import Context, Outcome
+from services.scheduling.domain import decide_eligibility
 from services.scheduling.network import ClinicNetwork, Provider, Room, Site
 from services.scheduling.rules import SchedulingRules
 from services.scheduling.slots import Occupancy

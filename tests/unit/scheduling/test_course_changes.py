@@ -12,12 +12,9 @@ from contracts.scheduling import CourseExtended, SiteCertificationChanged
 from contracts.vocabulary import AppointmentKind, Protocol
 from services.scheduling import commands, course_changes, errors
 from services.scheduling.course import Course, CourseStatus
-from services.scheduling.domain import (
-    CertificationChange,
-    Outcome,
-    decide_relapse,
-    decide_site_certification,
-)
+from services.scheduling.decision import Outcome
+from services.scheduling.domain import decide_relapse
+from services.scheduling.rems import CertificationChange, decide_site_certification
 from services.scheduling.rules import SchedulingRules
 from services.scheduling.slots import Wanted
 from tests.unit.scheduling.builders import approve, context, event_types, network, site, stamp, utc

@@ -21,6 +21,7 @@ from contracts.scheduling import AppointmentBooked, AppointmentCancelled
 from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
 from services.runtime.refusals import NotFound
 from services.session.absorb import absorb
+from services.session.chart import Session
 from services.session.discharge import DischargePatient, decide_discharge
 from services.session.domain import (
     CheckIn,
@@ -32,7 +33,7 @@ from services.session.domain import (
 )
 from services.session.dosing import AdministerDose, decide_dose
 from services.session.gates import OverrideDoseHold, decide_override_hold
-from services.session.record import Session, SessionRuleViolation, TreatmentRecord
+from services.session.record import SessionRuleViolation, TreatmentRecord
 from services.session.rules import SessionRules
 from tests.unit.session.builders import PATIENT, SITE, T0, stamp_at
 
