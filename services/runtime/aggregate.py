@@ -7,10 +7,6 @@ token between writers: every write is a filtered `{_id, version}` replace or upd
 MongoDB and, through the version guard the local launcher installs, on FerretDB over
 PostgreSQL (a stale write there is refused rather than unmatched; both mean ConcurrentUpdate).
 
-This module is a little over the 300 lines the style guide aims for, on purpose: the write
-path (`apply`) and the relay's clearing of the outbox share the lock and the compare-and-set,
-and reading them apart would hide how an outbox entry is published exactly once per write.
-
 Inside one process, writers of one aggregate (command, event handler, outbox relay) also take
 that aggregate's lock. Correctness does not need it; it turns a same-process race, which
 would cost a wasted load and decision, into a short wait, so only writers in other instances
@@ -32,19 +28,13 @@ from typing import Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from contracts import EventBase
-from services.runtime.documents import (
-    oldest,
-    outbox_entry,
-    replace_if_version,
-    update_if_version,
-    utc,
-)
+from contracts import EventBase, topic_of
 from services.runtime.locks import KeyedLocks
 from services.runtime.logging import get_logger
-from services.runtime.mongo import Document
+from services.runtime.mongo import Document, is_stale_write
+from services.runtime.tracing import carrier
 
 S = TypeVar("S", bound=BaseModel)
 E = TypeVar("E", bound=EventBase)
@@ -105,6 +95,51 @@ Indexed = Callable[[S], Document]
 dashboards) that must not read the state."""
 
 
+def outbox_entry(event: EventBase, stored_at: datetime) -> Document:
+    """An event waiting for the relay, with the trace context that caused it (if traced)."""
+    entry: Document = {
+        "stored_at": stored_at,
+        "event_id": str(event.event_id),
+        "event_type": event.event_type,
+        "topic": topic_of(event).value,
+        "key": event.patient_id,
+        "value": event.model_dump_json(),
+    }
+    if trace := carrier():
+        entry["trace"] = trace
+    return entry
+
+
+async def replace_if_version(
+    collection: AsyncCollection[Document], key: str, version: int, doc: Document
+) -> bool:
+    """Compare-and-set on `version`: replace only if the stored version is still ours."""
+    return await won(collection.replace_one({"_id": key, "version": version}, doc))
+
+
+async def won(write: Awaitable[Any]) -> bool:
+    """Whether a `{_id, version}` write won: it matched, and no version guard refused it."""
+    try:
+        result = await write
+    except OperationFailure as error:
+        if is_stale_write(error):
+            return False
+        raise
+    return bool(result.matched_count == 1)
+
+
+def oldest(outbox: Sequence[Document]) -> datetime | None:
+    """When the longest-waiting entry was stored (None for an empty outbox)."""
+    return min((utc(entry.get("stored_at")) for entry in outbox), default=None)
+
+
+def utc(value: datetime | None) -> datetime:
+    """A stored instant as aware UTC; a missing one counts as long ago."""
+    if value is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class Retry(Exception):
     """Raised by a `Hold` on entry: something outside the aggregate changed under the decision
     (a slot another instance took); load and decide again."""
@@ -129,7 +164,7 @@ class AggregateStore(Generic[S]):
         self.locks = KeyedLocks()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.orphaned_after = timedelta(seconds=5)
-        self._committed: set[str] = set()
+        self.committed: set[str] = set()
 
     def _duplicate(self) -> None:
         database = getattr(getattr(self.collection, "database", None), "name", "")
@@ -180,30 +215,15 @@ class AggregateStore(Generic[S]):
         elif not await replace_if_version(self.collection, loaded.key, loaded.version, doc):
             raise ConcurrentUpdate(loaded.key)
         if events:
-            self._committed.add(loaded.key)
+            self.committed.add(loaded.key)
             self.on_commit()
 
     @overload
-    async def apply(
-        self,
-        key: str,
-        decide: Decide[S],
-        *,
-        inbox: Sequence[str] = (),
-        hold: Hold[S] | None = None,
-        attempts: int = ATTEMPTS,
-    ) -> Applied[S]: ...
-
+    async def apply(self, key: str, decide: Decide[S], *, inbox: Sequence[str] = (),
+                    hold: Hold[S] | None = None, attempts: int = 10) -> Applied[S]: ...  # fmt: skip
     @overload
-    async def apply(
-        self,
-        key: str,
-        decide: DecideBatch[S, E],
-        *,
-        incoming: Sequence[E],
-        hold: Hold[S] | None = None,
-        attempts: int = ATTEMPTS,
-    ) -> Applied[S]: ...
+    async def apply(self, key: str, decide: DecideBatch[S, E], *, incoming: Sequence[E],
+                    hold: Hold[S] | None = None) -> Applied[S]: ...  # fmt: skip
 
     async def apply(
         self,
@@ -260,49 +280,6 @@ class AggregateStore(Generic[S]):
             applied = await self.apply(key, partial(_existing, decide))
             fired += len(applied.events)
         return fired
-
-    async def relay_outbox(self, publish: Publish, batch: int = 100) -> int:
-        """Publish pending outbox entries in order, then clear exactly those (under the lock).
-
-        A process relays what it committed itself at once, and another's outbox only once it
-        has waited `orphaned_after` (that instance died or lost its broker): two instances
-        do not both publish every event. A crash between publishing and clearing
-        republishes later: at-least-once, and consumers are idempotent.
-        """
-        published = 0
-        mine = list(self._committed)[:batch]
-        self._committed.difference_update(mine)
-        for key in dict.fromkeys([*mine, *await self._orphans(batch)]):
-            async with self.locks.hold(key):
-                doc = await self.collection.find_one({"_id": key}, {"outbox": 1, "version": 1})
-                if doc is None or not doc.get("outbox"):
-                    continue
-                for entry in doc["outbox"]:
-                    await publish(entry)
-                published += len(doc["outbox"])
-                await self._clear(key, doc, {entry["event_id"] for entry in doc["outbox"]})
-        return published
-
-    async def _clear(self, key: str, doc: Document, sent: set[str]) -> None:
-        """Remove the published entries, keeping any another instance appended meanwhile;
-        a lost compare-and-set re-reads and tries again, so nothing is published twice just
-        because a write came in between."""
-        for attempt in range(ATTEMPTS):
-            left = [entry for entry in doc["outbox"] if entry["event_id"] not in sent]
-            fields = {"outbox": left, "outbox_pending": bool(left), "outbox_since": oldest(left)}
-            if await update_if_version(self.collection, key, doc["version"], fields):
-                return
-            await lost_race(key, attempt)
-            found = await self.collection.find_one({"_id": key}, {"outbox": 1, "version": 1})
-            if found is None:
-                return
-            doc = found
-
-    async def _orphans(self, batch: int) -> list[str]:
-        """Keys whose outbox has waited longer than `orphaned_after` for its relay."""
-        before = self.clock() - self.orphaned_after
-        pending = self.collection.find({"outbox_pending": True}, {"outbox_since": 1}).limit(batch)
-        return [doc["_id"] async for doc in pending if utc(doc.get("outbox_since")) <= before]
 
 
 @asynccontextmanager

@@ -28,10 +28,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import EventBase, Stamp
 from services.runtime import consumer, errors, idempotency, tracing
-from services.runtime.aggregate import AggregateStore, Indexed
+from services.runtime.aggregate import AggregateStore, Indexed, oldest
 from services.runtime.auth import decode_token
 from services.runtime.dead_letter import DeadLetterPolicy
-from services.runtime.documents import oldest
 from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.metrics import HttpMetrics, Metrics

@@ -9,9 +9,9 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.vocabulary import AdverseEventSeverity
-from services.session.chart import Session
+from services.session.chart import Session, high_post_dose_reading
 from services.session.discharge import DischargePatient
-from services.session.domain import CheckIn, RecordVitals, high_post_dose_reading
+from services.session.domain import CheckIn, RecordVitals
 from services.session.dosing import AdministerDose
 from services.session.gates import (
     AcceptDischargeBloodPressure,

@@ -1,18 +1,23 @@
 """A treatment day's chart: the session and what is charted on it (the interactions flagged
 at check-in, readings, holds, the dose, the discharge, adverse events, alerts, the REMS
-monitoring form). The record holding every session of a patient is record.py.
+monitoring form), and how a charted time and a reading are checked. The record holding every
+session of a patient is record.py.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from contracts.envelope import UtcDatetime
+from contracts.envelope import Stamp, UtcDatetime
 from contracts.session import MonitoringForm
 from contracts.vocabulary import AdverseEventSeverity, CoursePhase, Interaction, Protocol
+from services.runtime.refusals import FieldOutOfRange
+from services.session.rules import SessionRules
 
 
 class InteractionFlag(BaseModel):
@@ -144,3 +149,54 @@ class Session(BaseModel):
         if self.interactions_acknowledged is not None:
             times.append(self.interactions_acknowledged.acknowledged_at)
         return max([*times, self.dose.administered_at] if self.dose else times)
+
+
+class FieldOutOfRangeError(FieldOutOfRange):
+    """A charted time outside what the session's timeline allows (422 on `field`)."""
+
+    field = "observed_at"
+
+
+class ObservedAtOutOfRangeError(FieldOutOfRangeError):
+    """observed_at lies in the future or before the session's last observation (422)."""
+
+
+def check_observed_at(
+    at: datetime, now: datetime, rules: SessionRules, not_before: datetime | None = None
+) -> None:
+    """Nurses may chart after the fact, never ahead of the clock (beyond device skew), and a
+    session's timeline only moves forward, so pre-dose and post-dose readings stay apart."""
+    if at > now + timedelta(minutes=rules.observed_at_future_tolerance_min):
+        raise ObservedAtOutOfRangeError(
+            f"observed_at is more than {rules.observed_at_future_tolerance_min} min in the future"
+        )
+    if not_before is not None and at < not_before:
+        raise ObservedAtOutOfRangeError(
+            f"observed_at precedes the session's last observation ({not_before.isoformat()})"
+        )
+
+
+def envelope(stamp: Stamp, at: datetime, patient_id: str, site_id: str) -> dict[str, Any]:
+    """Events carry the clinical time they describe as occurred_at (charting may be late)."""
+    return replace(stamp, now=at).envelope(patient_id, site_id)
+
+
+def bp_above_threshold(systolic: int, diastolic: int, rules: SessionRules) -> bool:
+    """Spravato prescribing information (increase in blood pressure): assess BP before dosing;
+    baseline above 140/90 weighs against dosing. DESIGN holds the dose above 140/90."""
+    return systolic > rules.bp_systolic_max or diastolic > rules.bp_diastolic_max
+
+
+def high_post_dose_reading(session: Session, rules: SessionRules) -> Reading | None:
+    """The last post-dose reading if it is above the pre-dose limit: discharge needs a
+    prescriber's acceptance of it (DESIGN safety invariant 5)."""
+    post_dose = [reading for reading in session.vitals if not reading.pre_dose]
+    last = post_dose[-1] if post_dose else None
+    if last is None or not bp_above_threshold(last.systolic, last.diastolic, rules):
+        return None
+    return last
+
+
+def whole_minutes(since: datetime, until: datetime) -> int:
+    """Elapsed whole minutes, rounded down: 119 min 59 s is still 119 min of monitoring."""
+    return int((until - since).total_seconds() // 60)

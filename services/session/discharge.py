@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from contracts.envelope import Stamp
 from contracts.session import MonitoringFormDue, SessionDischarged
 from contracts.vocabulary import Protocol
-from services.session.chart import Discharge, FormStatus, Session
-from services.session.domain import (
+from services.session.chart import (
+    Discharge,
     FieldOutOfRangeError,
+    FormStatus,
+    Session,
     check_observed_at,
     envelope,
     high_post_dose_reading,

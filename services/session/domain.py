@@ -8,14 +8,21 @@ and return (new record, events); they never await, read a clock or make ids.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from contracts.envelope import Stamp
 from contracts.session import DoseHeld, PatientCheckedIn, VitalsRecorded
-from services.runtime.refusals import FieldOutOfRange
-from services.session.chart import Hold, Reading, Session
+from services.session.chart import (
+    Hold,
+    ObservedAtOutOfRangeError,
+    Reading,
+    Session,
+    bp_above_threshold,
+    check_observed_at,
+    envelope,
+    whole_minutes,
+)
 from services.session.invariants import Treatment, check_treatment_facts
 from services.session.record import (
     SessionRuleViolation,
@@ -27,16 +34,6 @@ from services.session.rules import SessionRules
 
 MAX_MINUTES_SINCE_DOSE = 24 * 60
 BP_RECHECK = "bp_40min"
-
-
-class FieldOutOfRangeError(FieldOutOfRange):
-    """A charted time outside what the session's timeline allows (422 on `field`)."""
-
-    field = "observed_at"
-
-
-class ObservedAtOutOfRangeError(FieldOutOfRangeError):
-    """observed_at lies in the future or before the session's last observation (422)."""
 
 
 class NoDosingBooking(SessionRuleViolation):
@@ -82,21 +79,6 @@ def session_id_for(appointment_id: str) -> str:
     return f"ses-{hashlib.sha256(appointment_id.encode()).hexdigest()[:40]}"
 
 
-def check_observed_at(
-    at: datetime, now: datetime, rules: SessionRules, not_before: datetime | None = None
-) -> None:
-    """Nurses may chart after the fact, never ahead of the clock (beyond device skew), and a
-    session's timeline only moves forward, so pre-dose and post-dose readings stay apart."""
-    if at > now + timedelta(minutes=rules.observed_at_future_tolerance_min):
-        raise ObservedAtOutOfRangeError(
-            f"observed_at is more than {rules.observed_at_future_tolerance_min} min in the future"
-        )
-    if not_before is not None and at < not_before:
-        raise ObservedAtOutOfRangeError(
-            f"observed_at precedes the session's last observation ({not_before.isoformat()})"
-        )
-
-
 def check_after_referral(record: TreatmentRecord, at: datetime) -> None:
     """A check-in is charted no earlier than the referral reached the clinic."""
     if record.received_at is not None and at < record.received_at:
@@ -121,11 +103,6 @@ def check_one_treatment_day(record: TreatmentRecord, at: datetime) -> None:
                 f"check-in observed at {at.isoformat()} precedes the discharge of session "
                 f"{other.session_id} at {other.discharge.discharged_at.isoformat()}"
             )
-
-
-def envelope(stamp: Stamp, at: datetime, patient_id: str, site_id: str) -> dict[str, Any]:
-    """Events carry the clinical time they describe as occurred_at (charting may be late)."""
-    return replace(stamp, now=at).envelope(patient_id, site_id)
 
 
 def decide_check_in(
@@ -168,27 +145,6 @@ def decide_check_in(
         protocol=booking.protocol,
     )
     return with_session(record, session), [event]
-
-
-def bp_above_threshold(systolic: int, diastolic: int, rules: SessionRules) -> bool:
-    """Spravato prescribing information (increase in blood pressure): assess BP before dosing;
-    baseline above 140/90 weighs against dosing. DESIGN holds the dose above 140/90."""
-    return systolic > rules.bp_systolic_max or diastolic > rules.bp_diastolic_max
-
-
-def high_post_dose_reading(session: Session, rules: SessionRules) -> Reading | None:
-    """The last post-dose reading if it is above the pre-dose limit: discharge needs a
-    prescriber's acceptance of it (DESIGN safety invariant 5)."""
-    post_dose = [reading for reading in session.vitals if not reading.pre_dose]
-    last = post_dose[-1] if post_dose else None
-    if last is None or not bp_above_threshold(last.systolic, last.diastolic, rules):
-        return None
-    return last
-
-
-def whole_minutes(since: datetime, until: datetime) -> int:
-    """Elapsed whole minutes, rounded down: 119 min 59 s is still 119 min of monitoring."""
-    return int((until - since).total_seconds() // 60)
 
 
 def decide_vitals(

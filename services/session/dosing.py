@@ -11,12 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from contracts.envelope import Stamp
 from contracts.session import DoseAdministered
 from contracts.vocabulary import Protocol
-from services.session.chart import Dose, Session
-from services.session.domain import (
-    check_observed_at,
-    envelope,
-    whole_minutes,
-)
+from services.session.chart import Dose, Session, check_observed_at, envelope, whole_minutes
 from services.session.gates import InteractionsNotAcknowledged
 from services.session.invariants import Treatment, check_treatment_facts
 from services.session.record import (

@@ -12,8 +12,13 @@ from contracts.session import (
     DoseHoldOverridden,
     InteractionsAcknowledged,
 )
-from services.session.chart import Acknowledgement, Hold
-from services.session.domain import check_observed_at, envelope, high_post_dose_reading
+from services.session.chart import (
+    Acknowledgement,
+    Hold,
+    check_observed_at,
+    envelope,
+    high_post_dose_reading,
+)
 from services.session.record import (
     SessionRuleViolation,
     TreatmentRecord,

@@ -8,10 +8,9 @@ from typing import Any
 
 from contracts.envelope import Stamp
 from contracts.session import BloodPressure, MonitoringForm, MonitoringFormSubmitted
-from services.session.chart import Reading, Session
+from services.session.chart import Reading, Session, check_observed_at, envelope, whole_minutes
 from services.session.clocks import FORM_OVERDUE
 from services.session.discharge import check_ready_to_leave
-from services.session.domain import check_observed_at, envelope, whole_minutes
 from services.session.record import SessionRuleViolation, TreatmentRecord, session_of, with_session
 from services.session.rules import SessionRules
 

@@ -32,8 +32,7 @@ from services.session.api import (
     VitalsIn,
     session_view,
 )
-from services.session.chart import Session
-from services.session.domain import FieldOutOfRangeError
+from services.session.chart import FieldOutOfRangeError, Session
 from services.session.record import SessionNotFound, TreatmentRecord, session_of
 from services.session.rules import SessionRules
 

@@ -11,8 +11,7 @@ from contracts.intake import RiskFlagAcknowledged, RiskFlagRaised
 from contracts.session import AdverseEventReported, PrescriberNotified
 from contracts.vocabulary import AdverseEventSeverity, RiskKind, RiskSeverity
 from services.runtime.refusals import NotFound
-from services.session.chart import AdverseEvent
-from services.session.domain import check_observed_at, envelope
+from services.session.chart import AdverseEvent, check_observed_at, envelope
 from services.session.record import RiskFlag, TreatmentRecord, session_of, with_session
 from services.session.rules import SessionRules
 

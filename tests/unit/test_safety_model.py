@@ -74,8 +74,7 @@ from services.scheduling.slots import Occupancy
 from services.session import discharge, dosing, gates, invariants, safety
 from services.session import domain as session
 from services.session.absorb import absorb
-from services.session.chart import Session
-from services.session.domain import FieldOutOfRangeError
+from services.session.chart import FieldOutOfRangeError, Session
 from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
 from tests.support.events import T0

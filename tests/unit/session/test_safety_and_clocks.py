@@ -25,13 +25,14 @@ from contracts.session import (
 )
 from contracts.vocabulary import AdverseEventSeverity, Interaction, Protocol, RiskKind
 from services.session.absorb import absorb
+from services.session.chart import ObservedAtOutOfRangeError
 from services.session.clocks import clock_index, decide_clocks
 from services.session.discharge import (
     DischargePatient,
     ReadyToLeaveOutOfRangeError,
     decide_discharge,
 )
-from services.session.domain import CheckIn, ObservedAtOutOfRangeError, decide_check_in
+from services.session.domain import CheckIn, decide_check_in
 from services.session.dosing import (
     AdministerDose,
     DoseAmountRequired,

@@ -29,11 +29,11 @@ from contracts.vocabulary import (
     RiskSeverity,
 )
 from services.session.absorb import absorb
+from services.session.chart import ObservedAtOutOfRangeError
 from services.session.discharge import DischargeBeforeDose, DischargeConditionsUnmet
 from services.session.domain import (
     CheckIn,
     NoDosingBooking,
-    ObservedAtOutOfRangeError,
     RecordVitals,
     decide_check_in,
     decide_vitals,

@@ -21,11 +21,10 @@ from contracts.scheduling import AppointmentBooked, AppointmentCancelled
 from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
 from services.runtime.refusals import NotFound
 from services.session.absorb import absorb
-from services.session.chart import Session
+from services.session.chart import FieldOutOfRangeError, Session
 from services.session.discharge import DischargePatient, decide_discharge
 from services.session.domain import (
     CheckIn,
-    FieldOutOfRangeError,
     RecordVitals,
     decide_check_in,
     decide_vitals,

@@ -12,9 +12,9 @@ from contracts.scheduling import AppointmentCancelled
 from contracts.session import DoseAdministered, PatientCheckedIn
 from contracts.vocabulary import AdverseEventSeverity, Decision, Interaction, Protocol
 from services.session.absorb import absorb
+from services.session.chart import ObservedAtOutOfRangeError
 from services.session.domain import (
     CheckIn,
-    ObservedAtOutOfRangeError,
     ObservedBeforeReferral,
     TreatmentDayAlreadyOpen,
     decide_check_in,
