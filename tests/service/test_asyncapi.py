@@ -8,20 +8,9 @@ import json
 import pytest
 from faststream.specification import AsyncAPI
 
-from services.coaching import main as coaching_main
-from services.intake import main as intake_main
-from services.journey import main as journey_main
-from services.scheduling import main as scheduling_main
-from services.session import main as session_main
 from tests.support import harness
 
-ROOTS = {
-    "intake": intake_main,
-    "scheduling": scheduling_main,
-    "session": session_main,
-    "coaching": coaching_main,
-    "journey": journey_main,
-}
+ROOTS = harness.roots()
 
 
 @pytest.mark.parametrize("name", sorted(ROOTS))

@@ -15,7 +15,7 @@ from services.coaching.roster import Roster
 from services.coaching.rules import CoachingRules
 from services.runtime.auth import Role, mint_token
 from services.runtime.network import Network, Site
-from tests.support.harness import build
+from tests.support.harness import Wrapping, build
 from tests.support.memory import (
     MemoryDatabase,
 )
@@ -43,7 +43,7 @@ NETWORK = Network(
 )
 
 
-class Harness:
+class Harness(Wrapping):
     def __init__(
         self, db: MemoryDatabase | None = None, rules: CoachingRules | None = None
     ) -> None:
@@ -56,14 +56,6 @@ class Harness:
         self.collection = self.db["coaching_records"]
         self.handlers = self.service.subscriptions
         self.http = self.built.client
-
-    @property
-    def now(self) -> datetime:
-        return self.built.now
-
-    @now.setter
-    def now(self, value: datetime) -> None:
-        self.built.now = value
 
     async def sweep_overdue(self, now: datetime) -> int:
         return await self.built.sweep(OVERDUE_SWEEP, now)

@@ -11,25 +11,14 @@ import httpx
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from services.coaching import main as coaching_main
-from services.intake import main as intake_main
-from services.journey import main as journey_main
 from services.runtime.auth import Role
 from services.runtime.idempotency import COLLECTION
-from services.scheduling import main as scheduling_main
-from services.session import main as session_main
 from tests.service.test_scheduling_routes import SETTINGS, approve, next_weekday_at, told
 from tests.support import harness
 from tests.support.memory import MemoryDatabase
 from tests.support.running import auth
 
-ROOTS = {
-    "intake": intake_main,
-    "scheduling": scheduling_main,
-    "session": session_main,
-    "coaching": coaching_main,
-    "journey": journey_main,
-}
+ROOTS = harness.roots()
 World = tuple[httpx.AsyncClient, MemoryDatabase]
 
 
@@ -46,7 +35,7 @@ def test_every_post_of_every_service_documents_the_idempotency_key(name: str) ->
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     db = MemoryDatabase(interleave=True)
-    app = scheduling_main.create_app(SETTINGS, db=cast(Any, db))
+    app = ROOTS["scheduling"].create_app(SETTINGS, db=cast(Any, db))
     async with TestKafkaBroker(cast(KafkaBroker, app._brokers[0])) as broker:
         await approve(broker, "pat-k1", seed=7100)
         transport = httpx.ASGITransport(app=app)

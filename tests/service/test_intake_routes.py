@@ -18,7 +18,7 @@ from contracts.vocabulary import RiskKind, RiskSeverity
 from services.intake.flags import FlagForUnknownPatient
 from services.intake.main import ESCALATION_SWEEP, create_app
 from services.runtime.auth import Role, mint_token
-from tests.support.harness import build
+from tests.support.harness import Wrapping, build
 from tests.support.memory import MemoryDatabase
 from tests.unit.intake.builders import referral_body
 
@@ -26,7 +26,7 @@ NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 ITEM9 = [1, 1, 1, 1, 1, 1, 1, 1, 1]
 
 
-class Harness:
+class Harness(Wrapping):
     def __init__(self, db: MemoryDatabase | None = None) -> None:
         self.db = db or MemoryDatabase()
         self.built = build(create_app, "intake", db=self.db, now=NOW)
@@ -34,14 +34,6 @@ class Harness:
         self.http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.service.http), base_url="http://intake"
         )
-
-    @property
-    def now(self) -> datetime:
-        return self.built.now
-
-    @now.setter
-    def now(self, value: datetime) -> None:
-        self.built.now = value
 
     async def escalate(self, now: datetime) -> int:
         return await self.built.sweep(ESCALATION_SWEEP, now)

@@ -30,22 +30,11 @@ from schemathesis.specs.openapi.checks import (
 )
 from starlette.routing import BaseRoute
 
-from services.coaching import main as coaching_main
-from services.intake import main as intake_main
-from services.journey import main as journey_main
 from services.runtime.auth import ALL_SITES, Role, mint_token
 from services.runtime.settings import Settings
-from services.scheduling import main as scheduling_main
-from services.session import main as session_main
 from tests.support import harness
 
-ROOTS = {
-    "intake": intake_main,
-    "scheduling": scheduling_main,
-    "session": session_main,
-    "coaching": coaching_main,
-    "journey": journey_main,
-}
+ROOTS = harness.roots()
 EXAMPLES_PER_OPERATION = 8
 NEEDS_KAFKA = {("POST", "/admin/rebuild"), ("GET", "/admin/lag"), ("GET", "/readyz")}
 CHECKS = [

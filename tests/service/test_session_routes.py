@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from httpx import Response
 
-from contracts import EventBase, Topic
+from contracts import Topic
 from contracts.intake import ConsentRecorded, EligibilityDecided, MedicationInteractionFlagged
 from contracts.scheduling import AppointmentBooked, CourseTransferred
 from contracts.vocabulary import (
@@ -22,7 +22,7 @@ from contracts.vocabulary import (
 )
 from services.runtime.auth import Role, mint_token
 from services.session.main import create_app
-from tests.support.harness import build
+from tests.support.harness import Wrapping, build
 from tests.support.memory import MemoryCollection, MemoryDatabase
 
 PATIENT, SITE = "pat-1", "site-north"
@@ -34,7 +34,7 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
-class Harness:
+class Harness(Wrapping):
     def __init__(self, collection: MemoryCollection | None = None) -> None:
         db = MemoryDatabase()
         if collection is not None:
@@ -43,17 +43,6 @@ class Harness:
         self.settings, self.service = self.built.settings, self.built.service
         self.collection = db["treatment_records"]
         self.http = self.built.client
-
-    @property
-    def now(self) -> datetime:
-        return self.built.now
-
-    @now.setter
-    def now(self, value: datetime) -> None:
-        self.built.now = value
-
-    async def receive(self, topic: Topic, event: EventBase) -> None:
-        await self.built.receive(topic, event)
 
     def token(self, role: Role = Role.NURSE, sites: tuple[str, ...] = (SITE,)) -> dict[str, str]:
         token = mint_token(self.settings, f"dev-{role.value}", role, sites)

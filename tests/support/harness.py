@@ -4,6 +4,7 @@ what the lifespan would: subscribers through the service's routing table, sweeps
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +63,30 @@ class Built:
         token = mint_token(self.settings, subject or f"dev-{role.value}", role, sites,
                            now=datetime.now(UTC))  # fmt: skip
         return {"Authorization": f"Bearer {token}"}
+
+
+class Wrapping:
+    """For a test's own harness around a `Built` service: its clock and its deliveries."""
+
+    built: Built
+
+    @property
+    def now(self) -> datetime:
+        return self.built.now
+
+    @now.setter
+    def now(self, value: datetime) -> None:
+        self.built.now = value
+
+    async def receive(self, topic: str, event: EventBase) -> None:
+        await self.built.receive(topic, event)
+
+
+def roots() -> dict[str, Any]:
+    """Each service's composition root (`services.<name>.main`), by service name."""
+    from services.runtime.settings import SERVICE_PORTS
+
+    return {name: importlib.import_module(f"services.{name}.main") for name in SERVICE_PORTS}
 
 
 def build(
