@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from contracts import Topic, stable_id
+from contracts.audit import AuditAction, AuditedResource
 from contracts.intake import Contraindication, RiskFlagAcknowledged, RiskFlagRaised
 from services.intake import domain, flags, review
 from services.intake.api import (
@@ -28,6 +29,8 @@ from services.intake.coverage import Payers
 from services.intake.domain import Decided, IntakeRecord
 from services.intake.rules import IntakeRules
 from services.intake.store import IntakeRecords, Responses
+from services.intake.vault import IdentityVault
+from services.runtime.audit import audit_patient, audited, disclosed_identity
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
@@ -138,6 +141,7 @@ def routes(
     rules: IntakeRules,
     network: Network,
     payers: Payers,
+    vault: IdentityVault,
 ) -> APIRouter:
     router = APIRouter(tags=["intake"])
     skew = timedelta(minutes=rules.clock_skew_minutes)
@@ -185,7 +189,12 @@ def routes(
         await responses.remember(scope, fingerprint, code, result)
         return JSONResponse(result, status_code=code)
 
-    @router.post("/referrals", status_code=201, response_model=ReferralOut)
+    @router.post(
+        "/referrals",
+        status_code=201,
+        response_model=ReferralOut,
+        dependencies=[audited(AuditedResource.IDENTITY, AuditAction.CREATE)],
+    )
     async def refer(
         request: Request,
         body: ReferralIn,
@@ -201,9 +210,11 @@ def routes(
         async def create(inbox_id: str | None) -> ReferralOut:
             new = stable_id("referral", inbox_id) if inbox_id else uuid4()
             patient_id = f"pat-{new.hex[:12]}"
+            audit_patient(request, patient_id)
+            sealed = await vault.seal(patient_id, body.identity.to_identity(), service.clock())
             record, events = domain.decide_referral(
                 patient_id,
-                body.to_domain(),
+                body.to_domain(sealed),
                 service.stamp(),
                 rules,
                 payers.rule(body.payer),
@@ -215,14 +226,25 @@ def routes(
 
         return await once(request, idempotency_key, principal, body, create, 201)
 
-    @router.get("/patients/{patient_id}")
+    @router.get(
+        "/patients/{patient_id}",
+        dependencies=[audited(AuditedResource.INTAKE_RECORD, AuditAction.READ)],
+    )
     async def read(
-        patient_id: str, principal: Annotated[Principal, Depends(require(*CLINICAL_READERS))]
+        request: Request,
+        patient_id: str,
+        principal: Annotated[Principal, Depends(require(*CLINICAL_READERS))],
     ) -> dict[str, Any]:
+        """The record; identity decrypted for those who need it (`identity_erased` and a null
+        identity once erased), left out for the others."""
         record = await scoped(patient_id, principal)
-        shown = record.model_dump(mode="json")
-        if principal.role not in SEES_IDENTITY:
-            shown.pop("identity")
+        shown = record.model_dump(mode="json", exclude={"identity", "erasure"})
+        if principal.role in SEES_IDENTITY:
+            identity = await vault.open(patient_id, record.identity)
+            shown["identity"] = identity.model_dump(mode="json") if identity else None
+            shown["identity_erased"] = identity is None
+            if identity is not None:
+                disclosed_identity(request)
         return shown
 
     @router.post("/patients/{patient_id}/risk-flags/{flag_id}/acknowledge")

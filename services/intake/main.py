@@ -9,12 +9,16 @@ from typing import Any
 from faststream_fastapi import FastStreamAPI
 
 from contracts import Topic
+from services.intake.audit_trail import AUDIT_TRAIL, AuditTrailStore, audit_routes, subscribe_audit
 from services.intake.coverage import Payers, load_payers
 from services.intake.domain import IntakeRecord
+from services.intake.erasure import erasure_routes
 from services.intake.handlers import escalation_sweep, event_routes, routes
 from services.intake.rules import IntakeRules
 from services.intake.store import ESCALATION_PENDING, IntakeRecords, Responses
+from services.intake.vault import IDENTITY_KEYS, IdentityVault
 from services.runtime.consumer import Routes
+from services.runtime.crypto import KeyRing
 from services.runtime.network import Network, load_network
 from services.runtime.service import Service
 from services.runtime.settings import Settings, load_settings
@@ -29,6 +33,8 @@ class Wired:
     handlers: dict[Topic, Routes]
     sweep: Any
     records: IntakeRecords
+    vault: IdentityVault
+    trail: AuditTrailStore
 
     async def escalate(self, now: datetime) -> int:
         fired: int = await self.sweep(now)
@@ -41,13 +47,18 @@ def wire(
     records = IntakeRecords(service.store("intake_records", IntakeRecord, (ESCALATION_PENDING,)))
     responses = Responses(service.db["idempotent_responses"])
     payers = payers or load_payers(rules.payers_config)
-    service.http.include_router(routes(service, records, responses, rules, network, payers))
+    vault = IdentityVault(service.db[IDENTITY_KEYS], KeyRing.from_settings(service.settings))
+    service.http.include_router(routes(service, records, responses, rules, network, payers, vault))
+    service.http.include_router(erasure_routes(service, records, vault))
+    trail = AuditTrailStore(service.db[AUDIT_TRAIL])
+    service.http.include_router(audit_routes(trail))
+    subscribe_audit(service, trail)
     handlers = event_routes(service, records)
     for topic, table in handlers.items():
         service.subscribe(topic, table)
     sweep = escalation_sweep(service, records)
     service.sweep(ESCALATION_SWEEP, sweep)
-    return Wired(handlers, sweep, records)
+    return Wired(handlers, sweep, records, vault, trail)
 
 
 def create_app(

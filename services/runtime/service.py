@@ -27,8 +27,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import EventBase, Stamp
-from services.runtime import consumer, errors, tracing
+from services.runtime import audit, consumer, errors, tracing
 from services.runtime.aggregate import AggregateStore, oldest
+from services.runtime.auth import check_token_settings
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
@@ -90,6 +91,7 @@ class Service:
         db: AsyncDatabase[Document] | None = None,
     ) -> Service:
         """Wire a service; `db` replaces the MongoDB database (tests pass an in-memory twin)."""
+        check_token_settings(settings)
         configure_logging(name, settings.log_level)
         tracing.configure_tracing(name)
         tracing.instrument_pymongo()
@@ -149,6 +151,7 @@ class Service:
         http.router.lifespan_context = service._lifespan
         http.state.settings = settings
         errors.install(http)
+        audit.attach(http, service.db, name, relay, lambda: service.clock())
         http.add_api_route("/healthz", service.healthz, methods=["GET"], tags=["ops"])
         http.add_api_route(
             "/readyz", service.readyz, methods=["GET"], tags=["ops"], responses=READYZ_RESPONSES

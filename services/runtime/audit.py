@@ -1,0 +1,170 @@
+"""The audit trail: who read or changed identity or a clinical record, when, through which
+route, and whether it was allowed (HIPAA 164.312(b) audit controls).
+
+A route declares what it exposes with `dependencies=[audited(resource, action)]`; the entry is
+written once per request, allowed or denied (401, 403 and 404 included), whatever the route
+body does. Each service inserts its entries into its own `audit_log` (insert only: no code path
+updates or deletes it, and no route exposes it for writing) and into `audit_outbox`, from which
+the service's outbox relay publishes them on `kap.audit.entries`; intake keeps the network's
+trail from that topic and serves it to privacy officers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+from fastapi import Depends, HTTPException, Request
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from contracts.audit import AuditAction, AuditedResource, AuditEntry, AuditOutcome
+from contracts.topics import AUDIT_TOPIC
+from services.runtime.aggregate import Publish
+from services.runtime.auth import Principal, decode_token
+from services.runtime.mongo import Document
+from services.runtime.refusals import NotFound, NotPermitted
+from services.runtime.settings import Settings
+
+AUDIT_LOG = "audit_log"
+AUDIT_OUTBOX = "audit_outbox"
+DENIED_STATUS = frozenset({401, 403, 404})
+
+
+class AuditTrail:
+    """Writes a service's audit entries (insert only) and relays them to the audit topic."""
+
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        service: str,
+        clock: Callable[[], datetime],
+        nudge: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.log = db[AUDIT_LOG]
+        self.outbox = db[AUDIT_OUTBOX]
+        self.service = service
+        self.clock = clock
+        self.nudge = nudge
+
+    async def record(self, entry: AuditEntry) -> None:
+        """Insert the entry; a failure propagates, so nothing is answered without its entry."""
+        document = {"_id": str(entry.entry_id), **entry.model_dump(mode="json")}
+        await self.outbox.insert_one(dict(document))
+        with contextlib.suppress(DuplicateKeyError):
+            await self.log.insert_one(document)
+        self.nudge()
+
+    async def relay_outbox(self, publish: Publish, batch: int = 100) -> int:
+        """Publish waiting entries on the audit topic, then drop them from the outbox (the
+        `audit_log` copy stays)."""
+        relayed = 0
+        async for document in self.outbox.find({}).limit(batch):
+            entry = AuditEntry.model_validate({k: v for k, v in document.items() if k != "_id"})
+            await publish(
+                {
+                    "value": entry.model_dump_json(),
+                    "topic": AUDIT_TOPIC,
+                    "key": entry.patient_id or "",
+                    "event_type": entry.entry_type,
+                }
+            )
+            await self.outbox.delete_one({"_id": document["_id"]})
+            relayed += 1
+        return relayed
+
+    def entry(
+        self,
+        request: Request,
+        resource: AuditedResource,
+        action: AuditAction,
+        outcome: AuditOutcome,
+    ) -> AuditEntry:
+        """The entry for this request: the caller from its token (none if it has no valid
+        one), the patient from the path or from what the route noted (`audit_patient`)."""
+        caller = _caller(request)
+        route = getattr(request.scope.get("route"), "path", request.url.path)
+        patient_id = request.path_params.get("patient_id") or getattr(
+            request.state, "audit_patient_id", None
+        )
+        return AuditEntry(
+            entry_id=uuid4(),
+            at=self.clock(),
+            service=self.service,
+            subject=caller.subject if caller else None,
+            role=caller.role.value if caller else None,
+            sites=sorted(caller.sites) if caller else [],
+            patient_id=patient_id,
+            resource=resource,
+            action=action,
+            method=request.method,
+            route=str(route)[:200],
+            outcome=outcome,
+            identity_disclosed=bool(getattr(request.state, "identity_disclosed", False)),
+        )
+
+
+def _caller(request: Request) -> Principal | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    settings: Settings = request.app.state.settings
+    try:
+        return decode_token(settings, token)
+    except HTTPException:
+        return None
+
+
+def outcome_of(error: Exception) -> AuditOutcome:
+    if isinstance(error, StarletteHTTPException) and error.status_code in DENIED_STATUS:
+        return AuditOutcome.DENIED
+    if isinstance(error, NotFound | NotPermitted):
+        return AuditOutcome.DENIED
+    return AuditOutcome.FAILED
+
+
+def audited(resource: AuditedResource, action: AuditAction) -> Any:
+    """A route dependency writing exactly one audit entry per request: allowed when the route
+    answered, denied when the caller was refused (401/403/404), failed otherwise. Declared
+    first among the route's dependencies, it sees the refusals of the others."""
+
+    async def audit(request: Request) -> AsyncIterator[None]:
+        trail: AuditTrail = request.app.state.audit
+        try:
+            yield
+        except Exception as error:
+            await trail.record(trail.entry(request, resource, action, outcome_of(error)))
+            raise
+        if patient_known(request):
+            await trail.record(trail.entry(request, resource, action, AuditOutcome.ALLOWED))
+
+    return Depends(audit, scope="function")
+
+
+def patient_known(request: Request) -> bool:
+    return bool(
+        request.path_params.get("patient_id") or getattr(request.state, "audit_patient_id", None)
+    )
+
+
+def audit_patient(request: Request, patient_id: str) -> None:
+    """Name the patient of a route whose path does not (a referral creates one)."""
+    request.state.audit_patient_id = patient_id
+
+
+def disclosed_identity(request: Request) -> None:
+    """Mark the answer as carrying the patient's decrypted identity."""
+    request.state.identity_disclosed = True
+
+
+def attach(http: Any, db: AsyncDatabase[Document], service: str, relay: Any, clock: Any) -> None:
+    """Give a service its trail: the audit dependency finds it on the app, the relay drains
+    its outbox."""
+    trail = AuditTrail(db, service, clock, relay.nudge)
+    relay.stores.append(trail)
+    http.state.audit = trail
