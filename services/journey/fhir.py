@@ -112,6 +112,9 @@ def _patient(x: Export, identity: dict[str, Any] | None) -> Resource:
     }
     if identity is None:
         return patient
+    if identity.get("erased"):
+        patient["name"] = [{"text": "erased"}]
+        return patient
     del patient["meta"]
     patient["name"] = [{"family": identity["family_name"], "given": [identity["given_name"]]}]
     patient["birthDate"] = identity["date_of_birth"]

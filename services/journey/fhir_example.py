@@ -7,7 +7,7 @@ follow-up PHQ-9s, the last of which raises a risk flag that is still open. No re
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 

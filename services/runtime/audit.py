@@ -83,14 +83,12 @@ class AuditTrail:
         resource: AuditedResource,
         action: AuditAction,
         outcome: AuditOutcome,
+        patient_id: str | None,
     ) -> AuditEntry:
         """The entry for this request: the caller from its token (none if it has no valid
-        one), the patient from the path or from what the route noted (`audit_patient`)."""
+        one), the route template, and what the route noted (`disclosed_identity`)."""
         caller = _caller(request)
         route = getattr(request.scope.get("route"), "path", request.url.path)
-        patient_id = request.path_params.get("patient_id") or getattr(
-            request.state, "audit_patient_id", None
-        )
         return AuditEntry(
             entry_id=uuid4(),
             at=self.clock(),
@@ -138,23 +136,29 @@ def audited(resource: AuditedResource, action: AuditAction) -> Any:
         try:
             yield
         except Exception as error:
-            await trail.record(trail.entry(request, resource, action, outcome_of(error)))
+            denied = outcome_of(error)
+            patient = request.path_params.get("patient_id")
+            await trail.record(trail.entry(request, resource, action, denied, patient))
             raise
-        if patient_known(request):
-            await trail.record(trail.entry(request, resource, action, AuditOutcome.ALLOWED))
+        for patient in patients_of(request):
+            allowed = AuditOutcome.ALLOWED
+            await trail.record(trail.entry(request, resource, action, allowed, patient))
 
     return Depends(audit, scope="function")
 
 
-def patient_known(request: Request) -> bool:
-    return bool(
-        request.path_params.get("patient_id") or getattr(request.state, "audit_patient_id", None)
-    )
+def patients_of(request: Request) -> list[str]:
+    """The patients a request exposed: the path's, else those the route named (none: a list
+    that was empty, or a replayed command, is not an access to anyone's record)."""
+    path = request.path_params.get("patient_id")
+    named: list[str] = getattr(request.state, "audit_patients", [])
+    return [path] if path else list(dict.fromkeys(named))
 
 
-def audit_patient(request: Request, patient_id: str) -> None:
-    """Name the patient of a route whose path does not (a referral creates one)."""
-    request.state.audit_patient_id = patient_id
+def audit_patient(request: Request, *patient_ids: str) -> None:
+    """Name the patients of a route whose path does not: a referral creates one, a task list
+    shows several (one entry each)."""
+    request.state.audit_patients = [*getattr(request.state, "audit_patients", []), *patient_ids]
 
 
 def disclosed_identity(request: Request) -> None:

@@ -14,6 +14,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response, status
 
 from contracts import EventBase, Stamp, Topic
+from contracts.audit import AuditAction, AuditedResource
 from contracts.intake import (
     ConsentRecorded,
     EligibilityDecided,
@@ -32,6 +33,7 @@ from contracts.scheduling import (
     SiteCertificationChanged,
 )
 from services.runtime.aggregate import AggregateStore, Applied
+from services.runtime.audit import audited
 from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
@@ -71,6 +73,8 @@ Decision = Callable[[TreatmentRecord], Outcome]
 Step = Callable[[TreatmentRecord, Stamp], Outcome]
 """One charting step: the record as stored and a fresh stamp in, the new record and events out."""
 Store = AggregateStore[TreatmentRecord]
+RECORD_READ = audited(AuditedResource.SESSION_RECORD, AuditAction.READ)
+"""Each read writes one audit entry (services/runtime/audit.py)."""
 
 
 def view_of(
@@ -311,7 +315,7 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
 
         return await act(patient_id, session_id, principal, step)
 
-    @router.get("/{session_id}/monitoring-form")
+    @router.get("/{session_id}/monitoring-form", dependencies=[RECORD_READ])
     async def monitoring_form(
         patient_id: str, session_id: str, principal: Reader
     ) -> dict[str, Any]:
@@ -332,7 +336,7 @@ def routes(service: Service, store: Store, rules: SessionRules) -> APIRouter:
         await act(patient_id, session_id, principal, step)
         return rems_form.draft(await scoped(patient_id, session_id, principal), rules)
 
-    @router.get("/{session_id}")
+    @router.get("/{session_id}", dependencies=[RECORD_READ])
     async def read(patient_id: str, session_id: str, principal: Reader) -> dict[str, Any]:
         return session_view(await scoped(patient_id, session_id, principal), rules)
 

@@ -29,7 +29,7 @@ from services.runtime.settings import Settings
 from services.session.main import wire
 from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
-from tests.support.memory import MemoryCollection
+from tests.support.memory import MemoryCollection, MemoryDatabase
 
 PATIENT, SITE = "pat-1", "site-north"
 SESSIONS = f"/patients/{PATIENT}/sessions"
@@ -43,7 +43,9 @@ def at(minutes: float) -> datetime:
 class Harness:
     def __init__(self, collection: MemoryCollection | None = None) -> None:
         self.settings = Settings().for_service("session")
-        self.service = Service.create("session", self.settings, title="t", description="d")
+        self.service = Service.create(
+            "session", self.settings, title="t", description="d", db=cast(Any, MemoryDatabase())
+        )
         self.now = T0
         self.service.clock = lambda: self.now
         self.collection = collection or MemoryCollection()
