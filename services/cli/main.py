@@ -29,6 +29,7 @@ from rich.progress import (
 from rich.table import Table
 
 from services.cli.audit import audit
+from services.cli.keys import rotate_identity_keys
 from services.cli.status import gather, service_url
 from services.runtime import redrive as dead_letters
 from services.runtime.auth import ALL_SITES, Role, mint_token
@@ -38,6 +39,7 @@ app = typer.Typer(help="Operate a KAP care-coordination stack.", no_args_is_help
 dlq_app = typer.Typer(help="Inspect and re-drive dead letters.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.command("audit")(audit)
+app.command("rotate-identity-keys")(rotate_identity_keys)
 out = Console()
 err = Console(stderr=True)
 

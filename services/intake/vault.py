@@ -59,17 +59,16 @@ class IdentityVault:
         await self.keys.delete_one({"_id": patient_id})
 
     async def rotate(self, batch: int = 500) -> int:
-        """Re-wrap data keys under the current KEK, so an older KEK can be retired."""
+        """Re-wrap up to `batch` data keys under the current KEK (call until it returns 0), so an
+        older KEK can be retired."""
         rewrapped = 0
-        async for doc in self.keys.find({}).limit(batch):
-            if doc["kek_id"] == self.ring.current:
-                continue
+        async for doc in self.keys.find({"kek_id": {"$ne": self.ring.current}}).limit(batch):
             old = WrappedKey(UUID(doc["key_id"]), doc["kek_id"], doc["wrapped"])
             result = await self.keys.update_one(
                 {"_id": doc["_id"], "kek_id": old.kek_id},
                 {"$set": _document(self.ring.rewrap(old))},
             )
-            rewrapped += result.modified_count
+            rewrapped += result.matched_count
         return rewrapped
 
 
