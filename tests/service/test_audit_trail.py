@@ -182,3 +182,12 @@ async def test_session_record_reads_are_audited_denials_included(
     assert outcomes == [("session_record", "allowed", "nurse"),
                         ("session_record", "denied", "coach"),
                         ("session_record", "failed", "nurse")]  # fmt: skip
+
+
+async def test_an_overlong_patient_id_in_the_path_is_audited_not_a_server_error(
+    intake: Harness,
+) -> None:
+    long_id = "p" * 500
+    assert (await get(intake, f"/patients/{long_id}", Role.NURSE)).status_code == 404
+    [denied] = entries(intake)
+    assert denied["patient_id"] == long_id[:64]
