@@ -11,7 +11,6 @@ trail from that topic and serves it to privacy officers.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,6 @@ from uuid import uuid4
 
 from fastapi import Depends, HTTPException, Request
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.audit import AuditAction, AuditedResource, AuditEntry, AuditOutcome
@@ -51,12 +49,14 @@ class AuditTrail:
         self.clock = clock
         self.nudge = nudge
 
-    async def record(self, entry: AuditEntry) -> None:
-        """Insert the entry; a failure propagates, so nothing is answered without its entry."""
-        document = {"_id": str(entry.entry_id), **entry.model_dump(mode="json")}
-        await self.outbox.insert_one(dict(document))
-        with contextlib.suppress(DuplicateKeyError):
-            await self.log.insert_one(document)
+    async def record(self, *entries: AuditEntry) -> None:
+        """Insert the entries (one write per collection); a failure propagates, so nothing is
+        answered without its entries."""
+        if not entries:
+            return
+        documents = [{"_id": str(e.entry_id), **e.model_dump(mode="json")} for e in entries]
+        await self.outbox.insert_many([dict(d) for d in documents])
+        await self.log.insert_many(documents)
         self.nudge()
 
     async def relay_outbox(self, publish: Publish, batch: int = 100) -> int:
@@ -140,9 +140,9 @@ def audited(resource: AuditedResource, action: AuditAction) -> Any:
             patient = request.path_params.get("patient_id")
             await trail.record(trail.entry(request, resource, action, denied, patient))
             raise
-        for patient in patients_of(request):
-            allowed = AuditOutcome.ALLOWED
-            await trail.record(trail.entry(request, resource, action, allowed, patient))
+        allowed = AuditOutcome.ALLOWED
+        shown = patients_of(request)
+        await trail.record(*(trail.entry(request, resource, action, allowed, p) for p in shown))
 
     return Depends(audit, scope="function")
 

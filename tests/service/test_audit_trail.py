@@ -17,6 +17,7 @@ from contracts.audit import AuditEntry
 from contracts.topics import AUDIT_TOPIC
 from services.runtime.audit import AUDIT_LOG, AUDIT_OUTBOX
 from services.runtime.auth import Role
+from tests.service.test_coaching_routes import Harness as CoachingHarness
 from tests.service.test_intake_routes import NOW, Harness
 from tests.service.test_session_routes import Harness as SessionHarness
 from tests.service.test_session_routes import harness as session_harness  # noqa: F401
@@ -191,3 +192,21 @@ async def test_an_overlong_patient_id_in_the_path_is_audited_not_a_server_error(
     assert (await get(intake, f"/patients/{long_id}", Role.NURSE)).status_code == 404
     [denied] = entries(intake)
     assert denied["patient_id"] == long_id[:64]
+
+
+async def test_a_task_list_writes_one_entry_per_patient_it_shows() -> None:
+    coaching = CoachingHarness()
+    for n, patient in enumerate(("pat-1", "pat-2", "pat-3"), start=1):
+        await coaching.discharge(patient, n=n)  # least loaded: coaches take turns
+    coach = coaching.collection.docs["pat-1"]["coach_id"]
+    shown = {t["patient_id"] for t in coaching.queue(coach)}
+    denied = coaching.http.get(f"/coaches/{coach}/tasks", headers=coaching.coach("coach-other"))
+
+    docs: list[dict[str, Any]] = list(coaching.db[AUDIT_LOG].docs.values())
+    allowed = [e for e in docs if e["outcome"] == "allowed"]
+    assert len(shown) == 2, "pat-1 and pat-3 share a coach"
+    assert len(allowed) == len(shown)
+    assert {e["patient_id"] for e in allowed} == shown
+    assert {e["resource"] for e in docs} == {"coaching_tasks"}
+    assert denied.status_code in (403, 404)
+    assert [(e["outcome"], e["patient_id"]) for e in docs if e not in allowed] == [("denied", None)]
