@@ -10,6 +10,10 @@ STACK := bash infra/local/stack.sh
 KAP := $(PY) -m services.cli
 export UV_PYTHON_DOWNLOADS := never
 export UV_SYSTEM_CERTS := 1
+# Every target here is a developer's or CI's (demo, test, bench): explicit development mode, so
+# the default JWT secret and a development identity key are accepted. Production never runs
+# make; outside DEV_MODE the services refuse both (README: Privacy and identity).
+export DEV_MODE ?= true
 
 .PHONY: help install up down status logs demo console unsafe test test-browser screenshots test-unit safety-soak lint docs token dlq redrive bench rebuild clean
 

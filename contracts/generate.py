@@ -13,26 +13,29 @@ import yaml
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from contracts.audit import AuditEntry
 from contracts.catalog import EVENT_TYPES, TOPIC_EVENTS
 from contracts.envelope import SCHEMA_VERSION
-from contracts.topics import Topic, dlq
+from contracts.topics import AUDIT_TOPIC, Topic, dlq
 from services.journey.fhir_example import example_bundle
 
 GENERATED = Path(__file__).parent / "generated"
 
 
 def event_schemas() -> dict[str, str]:
-    """One standalone JSON Schema per event type, keyed by file name."""
+    """One standalone JSON Schema per event type (and the audit entry), keyed by file name."""
+    models: dict[str, type[BaseModel]] = {**EVENT_TYPES, "AuditEntry": AuditEntry}
     return {
         f"schemas/{name}.json": json.dumps(cls.model_json_schema(), indent=2, sort_keys=True) + "\n"
-        for name, cls in sorted(EVENT_TYPES.items())
+        for name, cls in sorted(models.items())
     }
 
 
 def asyncapi_document() -> str:
     """AsyncAPI 3.0 description of every topic, its messages and their payloads."""
+    documented: dict[str, type[BaseModel]] = {**EVENT_TYPES, "AuditEntry": AuditEntry}
     models: list[tuple[type[BaseModel], Literal["validation"]]] = [
-        (cls, "validation") for _, cls in sorted(EVENT_TYPES.items())
+        (cls, "validation") for _, cls in sorted(documented.items())
     ]
     refs, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = defs.get("$defs", {})
@@ -44,7 +47,7 @@ def asyncapi_document() -> str:
             "contentType": "application/json",
             "payload": refs[(cls, "validation")],
         }
-        for name, cls in sorted(EVENT_TYPES.items())
+        for name, cls in sorted(documented.items())
     }
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
@@ -62,6 +65,17 @@ def asyncapi_document() -> str:
             "channel": {"$ref": f"#/channels/{key}"},
             "messages": [{"$ref": f"#/channels/{key}/messages/{cls.__name__}"} for cls in events],
         }
+    channels["audit"] = {
+        "address": AUDIT_TOPIC,
+        "description": "Every service's audit entries, keyed by patient_id; intake keeps the "
+        f"trail. Dead letters go to {dlq(AUDIT_TOPIC)}.",
+        "messages": {"AuditEntry": {"$ref": "#/components/messages/AuditEntry"}},
+    }
+    operations["auditPublish"] = {
+        "action": "send",
+        "channel": {"$ref": "#/channels/audit"},
+        "messages": [{"$ref": "#/channels/audit/messages/AuditEntry"}],
+    }
     operations.update(receive_operations())
     document = {
         "asyncapi": "3.0.0",

@@ -50,10 +50,26 @@ class Identity(StrictModel):
     email: str | None = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+Base64 = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9+/]+={0,2}$")]
+
+
+class SealedIdentity(StrictModel):
+    """An `Identity` encrypted with the patient's own data key (AES-256-GCM, the patient id as
+    associated data). Intake holds the data key, wrapped by a key-encryption key; deleting it
+    erases the identity wherever this ciphertext was copied (topics, dead letters, backups)."""
+
+    alg: Literal["A256GCM"] = "A256GCM"
+    key_id: UUID = Field(description="The patient's data key (kept by intake, never published).")
+    nonce: Base64
+    ciphertext: Base64
+
+
 class PatientReferred(EventBase):
+    """Carries the identity only as ciphertext (`SealedIdentity`)."""
+
     event_type: Literal["PatientReferred"] = "PatientReferred"
     referral_source: str = Field(min_length=1, max_length=64)
-    identity: Identity
+    identity: SealedIdentity
 
 
 class ScreeningScored(EventBase):

@@ -16,3 +16,8 @@ DLQ_SUFFIX = ".dlq"
 def dlq(topic: str) -> str:
     """The dead-letter topic for `topic` (DESIGN: events and messaging rules)."""
     return f"{topic}{DLQ_SUFFIX}"
+
+
+AUDIT_TOPIC = "kap.audit.entries"
+"""Every service's audit entries (`contracts.audit.AuditEntry`), keyed by patient_id; intake
+keeps the network's audit trail from it. Not an event topic: the journey does not read it."""

@@ -16,6 +16,10 @@ from services.runtime.topics import ensure_topics
 from tests.support.servers import Servers, ServersUnavailable, real_servers, remove_deployment
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+os.environ.setdefault("DEV_MODE", "true")
+"""Tests run in explicit development mode (the default JWT secret, a development identity
+KEK), also in the service processes they start; a test that checks the refusal outside it
+passes dev_mode=False itself."""
 
 
 def missing_infrastructure(what: str) -> NoReturn:

@@ -106,6 +106,7 @@ start_service() {
     COACHING_URL="http://127.0.0.1:$(service_port coaching)" \
     JOURNEY_URL="http://127.0.0.1:$(service_port journey)" \
     CONSOLE_DEV_SIGN_IN="${CONSOLE_DEV_SIGN_IN:-true}" \
+    DEV_MODE="${DEV_MODE:-true}" \
     KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
     MONGODB_URL="mongodb://127.0.0.1:$MONGODB_PORT" \
     "$PYTHON" -m "services.$name")

@@ -1,4 +1,4 @@
-"""`kap`: one command line for operators (tokens, status, dead letters, rebuild, bench).
+"""`kap`: one command line for operators (tokens, status, dead letters, audit, rebuild, bench).
 
 Every command reads the same settings as the services (`KAFKA_BOOTSTRAP_SERVERS`,
 `KAFKA_TOPIC_PREFIX`, `DEPLOYMENT`, `JWT_SECRET`, ...); service URLs default to the local
@@ -28,6 +28,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from services.cli.audit import audit
+from services.cli.keys import rotate_identity_keys
 from services.cli.status import gather, service_url
 from services.runtime import redrive as dead_letters
 from services.runtime.auth import ALL_SITES, Role, mint_token
@@ -36,6 +38,8 @@ from services.runtime.settings import Settings
 app = typer.Typer(help="Operate a KAP care-coordination stack.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and re-drive dead letters.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.command("audit")(audit)
+app.command("rotate-identity-keys")(rotate_identity_keys)
 out = Console()
 err = Console(stderr=True)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
+from contracts.audit import AuditAction, AuditedResource
 from services.coaching import integration, outcomes
 from services.coaching.api import (
     AvailabilityIn,
@@ -21,11 +22,15 @@ from services.coaching.api import (
 from services.coaching.domain import CoachingRecord, UnknownPatientError, UnknownTaskError
 from services.coaching.store import open_tasks_at, open_tasks_of
 from services.coaching.subscribers import Coaching
+from services.runtime.audit import audit_patient, audited
 from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.commands import Commands
 from services.runtime.logging import get_logger
 from services.runtime.network import Network
 from services.runtime.refusals import NotFound
+
+TASKS_READ = audited(AuditedResource.COACHING_TASKS, AuditAction.READ)
+"""Each read writes one audit entry per patient it shows (services/runtime/audit.py)."""
 
 log = get_logger(__name__)
 
@@ -96,21 +101,34 @@ def routes(c: Coaching) -> APIRouter:
     router = APIRouter(tags=["coaching"])
     network, records = c.network, c.records
 
-    @router.get("/coaches/{coach_id}/tasks")
-    async def coach_tasks(coach_id: str, principal: Reader) -> list[QueuedTask]:
+    @router.get(
+        "/coaches/{coach_id}/tasks",
+        dependencies=[TASKS_READ],
+    )
+    async def coach_tasks(request: Request, coach_id: str, principal: Reader) -> list[QueuedTask]:
         """The coach's open tasks, due soonest first, overdue and escalated marked."""
         sites = queue_scope(principal, coach_id, network)
-        return await open_tasks_of(records.collection, coach_id, sites, c.service.clock())
+        tasks = await open_tasks_of(records.collection, coach_id, sites, c.service.clock())
+        audit_patient(request, *(t.patient_id for t in tasks))
+        return tasks
 
-    @router.get("/sites/{site_id}/tasks")
+    @router.get(
+        "/sites/{site_id}/tasks",
+        dependencies=[TASKS_READ],
+    )
     async def site_tasks(
-        site_id: str, principal: Reader, escalated: Annotated[bool, Query()] = False
+        request: Request,
+        site_id: str,
+        principal: Reader,
+        escalated: Annotated[bool, Query()] = False,
     ) -> list[QueuedTask]:
         """Every open task at the site (the site lead's view); `escalated=true`: only those
         escalated to the lead."""
         site_scope(principal, site_id, network)
         tasks = await open_tasks_at(records.collection, site_id, c.service.clock())
-        return [t for t in tasks if t.escalated] if escalated else tasks
+        shown = [t for t in tasks if t.escalated] if escalated else tasks
+        audit_patient(request, *(t.patient_id for t in shown))
+        return shown
 
     @router.post("/patients/{patient_id}/tasks/{task_id}/complete")
     async def complete_task(

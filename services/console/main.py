@@ -29,7 +29,7 @@ from services.console.signin import (
     set_session,
     viewer_of,
 )  # fmt: skip
-from services.runtime.auth import mint_token
+from services.runtime.auth import check_token_settings, mint_token
 from services.runtime.logging import configure_logging, get_logger
 from services.runtime.network import load_network
 
@@ -42,6 +42,7 @@ def create_app(settings: ConsoleSettings, transport: httpx.AsyncBaseTransport | 
     """`transport` lets tests put fake services behind the backend client, and
     `provider_transport` a fake OpenID Connect provider behind the sign-in."""
     configure_logging("console", settings.jwt.log_level)
+    check_token_settings(settings.jwt)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # request lines carry patient ids
 
     @asynccontextmanager

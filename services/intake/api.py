@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.envelope import UtcDatetime
-from contracts.intake import Contraindication, Identity
+from contracts.intake import Contraindication, Identity, SealedIdentity
 from contracts.vocabulary import ConsentKind, Decision, Modality, Protocol
 from services.intake.coverage import DEFAULT_PAYER, Trial
 from services.intake.domain import Referral
@@ -124,12 +124,13 @@ class ReferralIn(BaseModel):
     def seven_answers(cls, answers: list[int]) -> list[int]:
         return _answers(answers, 7, "GAD-7")
 
-    def to_domain(self) -> Referral:
+    def to_domain(self, identity: SealedIdentity) -> Referral:
+        """The referral with its identity sealed (`IdentityVault.seal`)."""
         bp = self.intake_blood_pressure
         return Referral(
             site_id=self.site_id,
             referral_source=self.referral_source,
-            identity=self.identity.to_identity(),
+            identity=identity,
             payer=self.payer,
             medications=tuple(self.medications),
             trials=tuple(
@@ -213,3 +214,10 @@ class EligibilityOut(BaseModel):
     decision: Decision | None
     protocol: Protocol | None
     modality: Modality | None
+
+
+class ErasureIn(BaseModel):
+    """A privacy officer's erasure request; the reason stays in the intake record."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)

@@ -8,8 +8,10 @@ from datetime import datetime
 from faststream_fastapi import FastStreamAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.intake.audit_trail import AUDIT_TRAIL, AuditTrailStore, audit_routes, subscribe_audit
 from services.intake.coverage import Payers, load_payers
-from services.intake.domain import IntakeRecord
+from services.intake.erasure import erasure_routes
+from services.intake.record import IntakeRecord
 from services.intake.routes import routes
 from services.intake.rules import IntakeRules
 from services.intake.subscribers import (
@@ -18,6 +20,8 @@ from services.intake.subscribers import (
     indexed,
     subscriptions,
 )
+from services.intake.vault import IDENTITY_KEYS, IdentityVault
+from services.runtime.crypto import KeyRing
 from services.runtime.mongo import Document
 from services.runtime.network import Network, load_network
 from services.runtime.service import Service
@@ -46,7 +50,14 @@ def create_app(
     rules = rules or IntakeRules()
     store = service.store("intake_records", IntakeRecord, (ESCALATION_PENDING,), indexed)
     payers = payers or load_payers(rules.payers_config)
-    service.http.include_router(routes(service, store, rules, network or load_network(), payers))
+    vault = IdentityVault(service.db[IDENTITY_KEYS], KeyRing.from_settings(service.settings))
+    service.http.include_router(
+        routes(service, store, rules, network or load_network(), payers, vault)
+    )
+    service.http.include_router(erasure_routes(service, store, vault))
+    trail = AuditTrailStore(service.db[AUDIT_TRAIL])
+    service.http.include_router(audit_routes(trail))
+    subscribe_audit(service, trail)
     for topic, table in subscriptions(store).items():
         service.subscribe(topic, table)
     service.sweep(ESCALATION_SWEEP, escalation_sweep(service, store))

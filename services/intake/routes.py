@@ -11,8 +11,9 @@ from datetime import timedelta
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
+from contracts.audit import AuditAction, AuditedResource
 from contracts.intake import Contraindication
 from services.intake import domain, flags, review
 from services.intake.api import (
@@ -28,7 +29,9 @@ from services.intake.api import (
 from services.intake.coverage import Payers
 from services.intake.domain import Decided, IntakeRecord
 from services.intake.rules import IntakeRules
+from services.intake.vault import IdentityVault
 from services.runtime.aggregate import AggregateStore
+from services.runtime.audit import audit_patient, audited, disclosed_identity
 from services.runtime.auth import Principal, Role, require
 from services.runtime.commands import Commands
 from services.runtime.errors import invalid_field
@@ -79,6 +82,7 @@ def routes(
     rules: IntakeRules,
     network: Network,
     payers: Payers,
+    vault: IdentityVault,
 ) -> APIRouter:
     router = APIRouter(tags=["intake"])
     skew = timedelta(minutes=rules.clock_skew_minutes)
@@ -88,8 +92,14 @@ def routes(
     async def change(patient_id: str, principal: Principal, decide: Decide) -> ReferralOut:
         return summary((await commands.change(patient_id, principal, decide)).state)
 
-    @router.post("/referrals", status_code=201, response_model=ReferralOut)
+    @router.post(
+        "/referrals",
+        status_code=201,
+        response_model=ReferralOut,
+        dependencies=[audited(AuditedResource.IDENTITY, AuditAction.CREATE)],
+    )
     async def refer(
+        request: Request,
         body: ReferralIn,
         principal: Annotated[Principal, Depends(require(Role.INTAKE_COORDINATOR))],
     ) -> ReferralOut:
@@ -100,20 +110,34 @@ def routes(
         principal.require_site(body.site_id)
 
         patient_id = f"pat-{new_id('referral').hex[:12]}"
+        audit_patient(request, patient_id)
+        sealed = await vault.seal(patient_id, body.identity.to_identity(), service.clock())
         record, events = domain.decide_referral(
-            patient_id, body.to_domain(), service.stamp(), rules, payers.rule(body.payer), uuid4()
-        )
+            patient_id, body.to_domain(sealed), service.stamp(), rules, payers.rule(body.payer),
+            uuid4(),
+        )  # fmt: skip
         applied = await commands.create(patient_id, lambda _: (record, events))
         return summary(commands.stored(applied, patient_id))
 
-    @router.get("/patients/{patient_id}")
+    @router.get(
+        "/patients/{patient_id}",
+        dependencies=[audited(AuditedResource.INTAKE_RECORD, AuditAction.READ)],
+    )
     async def read(
-        patient_id: str, principal: Annotated[Principal, Depends(require(*CLINICAL_READERS))]
+        request: Request,
+        patient_id: str,
+        principal: Annotated[Principal, Depends(require(*CLINICAL_READERS))],
     ) -> dict[str, Any]:
+        """The record; identity decrypted for those who need it (`identity_erased` and a null
+        identity once erased), left out for the others."""
         record = await commands.read(patient_id, principal)
-        shown = record.model_dump(mode="json")
-        if principal.role not in SEES_IDENTITY:
-            shown.pop("identity")
+        shown = record.model_dump(mode="json", exclude={"identity", "erasure"})
+        if principal.role in SEES_IDENTITY:
+            identity = await vault.open(patient_id, record.identity)
+            shown["identity"] = identity.model_dump(mode="json") if identity else None
+            shown["identity_erased"] = identity is None
+            if identity is not None:
+                disclosed_identity(request)
         return shown
 
     @router.post("/patients/{patient_id}/risk-flags/{flag_id}/acknowledge")

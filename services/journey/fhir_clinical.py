@@ -21,6 +21,9 @@ def patient(x: Export, identity: dict[str, Any] | None) -> Resource:
     }
     if identity is None:
         return patient
+    if identity.get("erased"):
+        patient["name"] = [{"text": "erased"}]
+        return patient
     del patient["meta"]
     patient["name"] = [{"family": identity["family_name"], "given": [identity["given_name"]]}]
     patient["birthDate"] = identity["date_of_birth"]

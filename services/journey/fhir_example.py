@@ -7,7 +7,7 @@ follow-up PHQ-9s, the last of which raises a risk flag that is still open. No re
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
@@ -24,11 +24,11 @@ from contracts.intake import (
     ConsentRecorded,
     CoverageAssessed,
     EligibilityDecided,
-    Identity,
     PatientReferred,
     RiskFlagAcknowledged,
     RiskFlagRaised,
     ScreeningScored,
+    SealedIdentity,
 )
 from contracts.scheduling import AppointmentBooked, CourseScheduled
 from contracts.session import (
@@ -83,8 +83,9 @@ class Clock:
 def intake(c: Clock) -> list[EventBase]:
     flag = stable_id("fhir-example", "flag", 1)
     return [
-        PatientReferred(**c.at(0, "intake"), referral_source="gp", identity=Identity(
-            given_name="Example", family_name="Patient-1", date_of_birth=date(1980, 1, 1))),
+        PatientReferred(**c.at(0, "intake"), referral_source="gp", identity=SealedIdentity(
+            key_id=stable_id("fhir-example", "key"), nonce="AAAAAAAAAAAAAAAA",
+            ciphertext="c3ludGhldGljIGNpcGhlcnRleHQ=")),
         ScreeningScored(**c.at(1, "intake"), phq9_total=18, phq9_band=Phq9Band.MODERATELY_SEVERE,
                         phq9_item9=1, gad7_total=9, gad7_band=Gad7Band.MILD,
                         cssrs_risk=CssrsRisk.LOW, adequate_failed_trials=2),

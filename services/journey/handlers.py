@@ -10,12 +10,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from contracts import EVENT_TYPES, EventBase, Topic
+from contracts.audit import AuditAction, AuditedResource
 from services.journey import fhir, queries
 from services.journey.domain import Journey
 from services.journey.identity import IdentitySource, nobody
 from services.journey.projections import Projections, as_dict
 from services.journey.projections import content_hash as hash_of
 from services.journey.rebuild import Progress, replay
+from services.runtime.audit import audited
 from services.runtime.auth import Principal, Role, require
 from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
@@ -24,7 +26,9 @@ from services.runtime.network import Network
 from services.runtime.refusals import NotFound
 from services.runtime.service import Service
 
-READERS = tuple(Role)
+JOURNEY_READ = audited(AuditedResource.JOURNEY, AuditAction.READ)
+"""Each read writes one audit entry (services/runtime/audit.py)."""
+READERS = tuple(role for role in Role if role is not Role.PRIVACY_OFFICER)
 SINCE = "Only resources changed after this ISO-8601 instant (with its offset): 2026-03-05T00:00:00Z"
 Ops = Annotated[Principal, Depends(require(Role.OPS))]
 
@@ -113,13 +117,17 @@ def routes(
             raise JourneyNotFound(patient_id)
         return found
 
-    @router.get("/patients/{patient_id}/journey")
+    @router.get("/patients/{patient_id}/journey", dependencies=[JOURNEY_READ])
     async def journey(
         patient_id: str, principal: Annotated[Principal, Depends(require(*READERS))]
     ) -> dict[str, Any]:
         return view(await readable(patient_id, principal))
 
-    @router.get("/patients/{patient_id}/fhir", response_class=FhirJSONResponse)
+    @router.get(
+        "/patients/{patient_id}/fhir",
+        response_class=FhirJSONResponse,
+        dependencies=[JOURNEY_READ],
+    )
     async def journey_fhir(
         patient_id: str,
         principal: Annotated[Principal, Depends(require(*READERS))],

@@ -4,6 +4,7 @@ The journey keeps no identity. For an export, it asks intake for the patient's r
 caller's own bearer token, so intake's rules decide who sees a name and date of birth (a coach
 is refused, a therapist gets the record without identity). Anything but an answer with
 identity leaves the export pseudonymous; the Patient resource says so in its security label.
+An identity erased on request comes back as `ERASED`, and the Patient says "erased".
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import httpx
 from services.runtime.logging import get_logger
 
 IdentitySource = Callable[[str, str], Awaitable[dict[str, Any] | None]]
-"""(patient id, the caller's Authorization header) -> identity, or None."""
+"""(patient id, the caller's Authorization header) -> identity, ERASED, or None."""
+ERASED: dict[str, Any] = {"erased": True}
+"""Intake erased this identity (its data key is deleted): shown as erased, never an error."""
 
 log = get_logger(__name__)
 
@@ -37,7 +40,10 @@ def from_intake(
             return None
         if answer.status_code != 200:
             return None
-        found = answer.json().get("identity")
+        record = answer.json()
+        if record.get("identity_erased") is True:
+            return ERASED
+        found = record.get("identity")
         return found if isinstance(found, dict) else None
 
     return identity

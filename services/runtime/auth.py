@@ -1,16 +1,25 @@
 """Bearer-JWT authentication and role/site authorisation shared by every HTTP API.
 
+Tokens are verified with HS256 and a shared secret (development, and networks without an
+identity provider) or, when `JWT_JWKS_URL`/`JWT_JWKS_FILE` is set, with RS256/ES256 public keys
+only, so services hold no signing key. Issuer, audience, `exp`, `iat` and a bounded lifetime
+(`JWT_MAX_TTL_S`) are checked. Outside `DEV_MODE` a service refuses to start with the default
+secret or one shorter than 32 bytes (`check_token_settings`).
+
 `python -m services.runtime.auth --role psychiatrist --sites site-north` mints a dev token.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import json
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import jwt
@@ -20,6 +29,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.runtime.settings import Settings
 
 ALL_SITES = "*"
+DEFAULT_JWT_SECRET = Settings.model_fields["jwt_secret"].default
+MIN_SECRET_BYTES = 32
+ASYMMETRIC = ["RS256", "ES256"]
 
 
 class Role(StrEnum):
@@ -30,6 +42,56 @@ class Role(StrEnum):
     COACH = "coach"
     SITE_ADMIN = "site_admin"
     OPS = "ops"
+    PRIVACY_OFFICER = "privacy_officer"
+    """Reads the audit trail and erases a patient's identity on request; no clinical data."""
+
+
+class InsecureTokenSettings(RuntimeError):
+    """Outside DEV_MODE, tokens must not be verifiable with a well-known or short secret."""
+
+
+def check_token_settings(settings: Settings) -> None:
+    """Refuse to start outside explicit development mode with the default HS256 secret or one
+    shorter than 32 bytes (RFC 7518 3.2: an HS256 key at least as long as the hash)."""
+    if settings.jwt_jwks_file:
+        jwt.PyJWKSet.from_dict(json.loads(Path(settings.jwt_jwks_file).read_text()))
+    if settings.dev_mode or asymmetric(settings):
+        return
+    if settings.jwt_secret == DEFAULT_JWT_SECRET:
+        raise InsecureTokenSettings(
+            "JWT_SECRET is the development default; set a secret of 32+ bytes, "
+            "JWT_JWKS_URL/JWT_JWKS_FILE, or DEV_MODE=true on a developer box"
+        )
+    if len(settings.jwt_secret.encode()) < MIN_SECRET_BYTES:
+        raise InsecureTokenSettings(f"JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
+
+
+def asymmetric(settings: Settings) -> bool:
+    return bool(settings.jwt_jwks_url or settings.jwt_jwks_file)
+
+
+@functools.cache
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    return jwt.PyJWKClient(url, cache_keys=True, lifespan=300, timeout=5)
+
+
+def _jwks_file_key(path: str, kid: str | None) -> Any:
+    keys = jwt.PyJWKSet.from_dict(json.loads(Path(path).read_text())).keys
+    found = [k for k in keys if kid is None or k.key_id == kid]
+    if not found:
+        raise jwt.InvalidKeyError("no JWKS key for the token's kid")
+    return found[0].key
+
+
+def verification_key(settings: Settings, token: str) -> tuple[Any, list[str]]:
+    """The key and algorithms a token is verified with: public keys from the JWKS when one is
+    configured (HS256 is then refused), the shared secret otherwise."""
+    if settings.jwt_jwks_url:
+        return _jwks_client(settings.jwt_jwks_url).get_signing_key_from_jwt(token).key, ASYMMETRIC
+    if settings.jwt_jwks_file:
+        kid = jwt.get_unverified_header(token).get("kid")
+        return _jwks_file_key(settings.jwt_jwks_file, kid), ASYMMETRIC
+    return settings.jwt_secret, ["HS256"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +117,8 @@ def mint_token(
     ttl: timedelta = timedelta(hours=8),
     now: datetime | None = None,
 ) -> str:
+    if ttl.total_seconds() > settings.jwt_max_ttl_s:
+        raise ValueError(f"a token may be valid for at most {settings.jwt_max_ttl_s} s")
     issued = now or datetime.now(UTC)
     claims = {
         "sub": subject,
@@ -74,22 +138,29 @@ def _unauthorised(detail: str) -> HTTPException:
     )
 
 
+class TokenLifetimeTooLong(jwt.InvalidTokenError):
+    """exp - iat exceeds JWT_MAX_TTL_S."""
+
+
 def decode_token(settings: Settings, token: str) -> Principal:
     try:
+        key, algorithms = verification_key(settings, token)
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings.jwt_secret,
-            algorithms=["HS256"],
+            key,
+            algorithms=algorithms,
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            options={"require": ["sub", "exp", "iat"]},
+            options={"require": ["sub", "exp", "iat", "iss", "aud"]},
         )
+        if float(claims["exp"]) - float(claims["iat"]) > settings.jwt_max_ttl_s:
+            raise TokenLifetimeTooLong()
         return Principal(
             subject=str(claims["sub"]),
             role=Role(claims["role"]),
             sites=frozenset(str(s) for s in claims.get("sites", ())),
         )
-    except (jwt.InvalidTokenError, KeyError, ValueError) as error:
+    except (jwt.PyJWTError, KeyError, ValueError) as error:
         raise _unauthorised(f"invalid token: {type(error).__name__}") from error
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pymongo.asynchronous.collection import AsyncCollection
 
@@ -83,15 +83,26 @@ async def _orphans(store: AggregateStore[Any], batch: int) -> list[str]:
     return [doc["_id"] async for doc in pending if utc(doc.get("outbox_since")) <= before]
 
 
+@runtime_checkable
+class OwnOutbox(Protocol):
+    """Something that is not an aggregate store but keeps an outbox of its own (the audit
+    trail) and drains it itself."""
+
+    async def relay_outbox(self, publish: Publish, batch: int = ...) -> int: ...
+
+
+Source = AggregateStore[Any] | OwnOutbox
+
+
 class OutboxRelay:
     def __init__(
         self,
-        stores: Sequence[AggregateStore[Any]],
+        stores: Sequence[Source],
         publish: Publish,
         poll_interval_s: float = 0.5,
         batch: int = 100,
     ) -> None:
-        self.stores: list[AggregateStore[Any]] = list(stores)
+        self.stores: list[Source] = list(stores)
         self.publish = publish
         self.poll_interval_s = poll_interval_s
         self.batch = batch
@@ -103,7 +114,12 @@ class OutboxRelay:
         self._wake.set()
 
     async def drain_once(self) -> int:
-        return sum([await relay_outbox(s, self.publish, self.batch) for s in self.stores])
+        return sum([await self._drain(source) for source in self.stores])
+
+    async def _drain(self, source: Source) -> int:
+        if isinstance(source, OwnOutbox):
+            return await source.relay_outbox(self.publish, self.batch)
+        return await relay_outbox(source, self.publish, self.batch)
 
     async def run(self) -> None:
         while True:

@@ -27,9 +27,9 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import EventBase, Stamp
-from services.runtime import consumer, errors, idempotency, tracing
+from services.runtime import audit, consumer, errors, idempotency, tracing
 from services.runtime.aggregate import AggregateStore, Indexed, oldest
-from services.runtime.auth import decode_token
+from services.runtime.auth import check_token_settings, decode_token
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
@@ -79,6 +79,7 @@ class Service:
     ) -> Service:
         """Wire a service; `db` replaces the MongoDB database (tests pass an in-memory twin)
         and `clock` the wall clock (tests pass a controlled one)."""
+        check_token_settings(settings)
         configure_logging(name, settings.log_level)
         tracing.configure_tracing(name)
         tracing.instrument_pymongo()
@@ -147,6 +148,7 @@ class Service:
         http.state.service = service
         if clock is not None:
             service.clock = clock
+        audit.attach(http, service.db, name, relay, lambda: service.clock())
         http.add_api_route("/healthz", service.healthz, methods=["GET"], tags=["ops"])
         http.add_api_route(
             "/readyz", service.readyz, methods=["GET"], tags=["ops"], responses=READYZ_RESPONSES

@@ -37,9 +37,27 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(default=1, ge=1)
     mongodb_url: str = "mongodb://127.0.0.1:27017"
     mongodb_database: str = ""
+    dev_mode: bool = Field(
+        default=False,
+        description="Explicit development mode (DEV_MODE=true: the local launcher, tests): "
+        "the default JWT secret and a development identity key are accepted only then.",
+    )
     jwt_secret: str = "dev-only-insecure-secret-change-me"
     jwt_issuer: str = "kap-care"
     jwt_audience: str = "kap-care"
+    jwt_jwks_url: str = Field(
+        default="", description="Verify RS256/ES256 tokens with this JWKS; no HS256 then."
+    )
+    jwt_jwks_file: str = Field(default="", description="Like JWT_JWKS_URL, from a file.")
+    jwt_max_ttl_s: int = Field(
+        default=12 * 3600, gt=0, description="Tokens valid for longer (exp - iat) are refused."
+    )
+    identity_keks: str = Field(
+        default="",
+        description="Key-encryption keys of patients' identity data keys: `id:base64key` "
+        "(32 bytes), comma-separated, the first one current (older ones unwrap until rotated).",
+    )
+    identity_keks_file: str = Field(default="", description="Like IDENTITY_KEKS, from a file.")
     log_level: str = "INFO"
     consumer_max_attempts: int = Field(default=3, ge=1)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)

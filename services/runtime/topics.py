@@ -9,12 +9,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from contracts import Topic, dlq
+from contracts.topics import AUDIT_TOPIC
 from services.runtime.logging import get_logger
 from services.runtime.settings import Settings
 
 log = get_logger(__name__)
 
-ALL_TOPICS = tuple(name for t in Topic for name in (t.value, dlq(t.value)))
+ALL_TOPICS = tuple(name for t in (*Topic, AUDIT_TOPIC) for name in (str(t), dlq(str(t))))
 
 
 def topic_names(settings: Settings) -> list[str]:

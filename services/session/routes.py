@@ -15,6 +15,8 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response, status
 
 from contracts import EventBase, Stamp
+from contracts.audit import AuditAction, AuditedResource
+from services.runtime.audit import audited
 from services.runtime.auth import ALL_SITES, Principal, Role, require
 from services.runtime.commands import Commands
 from services.runtime.errors import invalid_field
@@ -44,6 +46,8 @@ Reader = Annotated[Principal, Depends(require(*READERS))]
 Outcome = tuple[TreatmentRecord, Sequence[EventBase]]
 Step = Callable[[TreatmentRecord, Stamp], Outcome]
 """One charting step: the record as stored and a fresh stamp in, the new record and events out."""
+RECORD_READ = audited(AuditedResource.SESSION_RECORD, AuditAction.READ)
+"""Each read writes one audit entry (services/runtime/audit.py)."""
 
 
 def in_scope(principal: Principal, record: TreatmentRecord) -> bool:
@@ -179,7 +183,7 @@ def routes(service: Service, commands: Commands[TreatmentRecord], rules: Session
 
         return await act(patient_id, session_id, principal, step)
 
-    @router.get("/{session_id}/monitoring-form")
+    @router.get("/{session_id}/monitoring-form", dependencies=[RECORD_READ])
     async def monitoring_form(
         patient_id: str, session_id: str, principal: Reader
     ) -> dict[str, Any]:
@@ -200,7 +204,7 @@ def routes(service: Service, commands: Commands[TreatmentRecord], rules: Session
         await act(patient_id, session_id, principal, step)
         return rems_form.draft(await scoped(patient_id, session_id, principal), rules)
 
-    @router.get("/{session_id}")
+    @router.get("/{session_id}", dependencies=[RECORD_READ])
     async def read(patient_id: str, session_id: str, principal: Reader) -> dict[str, Any]:
         return session_view(await scoped(patient_id, session_id, principal), rules)
 

@@ -10,11 +10,14 @@ from typing import Any
 from contracts import Stamp
 from contracts.intake import EligibilityDecided, Identity, PatientReferred, ScreeningScored
 from contracts.vocabulary import CssrsRisk, Decision, Gad7Band, Phq9Band, Protocol
+from services.runtime.crypto import seal
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 SYNTHETIC_IDENTITY = Identity(
     given_name="Test", family_name="Patient-0", date_of_birth=date(1980, 1, 1)
 )
+SYNTHETIC_DATA_KEY = bytes(range(32))
+"""The data key events built here seal SYNTHETIC_IDENTITY with (tests open it again)."""
 
 
 def sequential_ids(seed: int = 1) -> Any:
@@ -35,9 +38,8 @@ def referred(
     patient_id: str, site_id: str = "site-north", s: Stamp | None = None
 ) -> PatientReferred:
     s = s or stamp()
-    return PatientReferred(
-        **s.envelope(patient_id, site_id), referral_source="gp", identity=SYNTHETIC_IDENTITY
-    )
+    sealed = seal(SYNTHETIC_IDENTITY, patient_id, uuid.UUID(int=7), SYNTHETIC_DATA_KEY)
+    return PatientReferred(**s.envelope(patient_id, site_id), referral_source="gp", identity=sealed)
 
 
 def screened(

@@ -104,6 +104,11 @@ class MemoryCollection:
             raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
         self.docs[doc["_id"]] = copy.deepcopy(doc)
 
+    async def insert_many(self, docs: list[Document]) -> None:
+        """Ordered, like PyMongo's default: stops at the first duplicate `_id`."""
+        for doc in docs:
+            await self.insert_one(doc)
+
     async def replace_one(self, query: Document, doc: Document) -> Result:
         await self._yield()
         found = await self.find_one(query)

@@ -10,7 +10,8 @@ from services.intake.api import ReferralIn
 from services.intake.coverage import PayerRule
 from services.intake.domain import IntakeRecord, decide_referral
 from services.intake.rules import IntakeRules
-from tests.support.events import stamp
+from services.runtime.crypto import seal
+from tests.support.events import SYNTHETIC_DATA_KEY, stamp
 
 NO_RISK = {"q1_wish_to_be_dead": False, "q2_suicidal_thoughts": False}
 TRD_TRIALS = [
@@ -38,7 +39,9 @@ def referral_body(**overrides: Any) -> dict[str, Any]:
 def refer(
     rules: IntakeRules | None = None, payer: PayerRule | None = None, **overrides: Any
 ) -> tuple[IntakeRecord, list[EventBase]]:
-    referral = ReferralIn.model_validate(referral_body(**overrides)).to_domain()
+    body = ReferralIn.model_validate(referral_body(**overrides))
+    sealed = seal(body.identity.to_identity(), "pat-1", uuid.UUID(int=7), SYNTHETIC_DATA_KEY)
+    referral = body.to_domain(sealed)
     return decide_referral(
         "pat-1", referral, stamp(), rules or IntakeRules(), payer or PayerRule(), FLAG_ID
     )

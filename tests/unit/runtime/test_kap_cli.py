@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from typer.testing import CliRunner
 
+from services.cli import audit
 from services.cli.main import _follow, app
 from services.cli.status import sums
 from services.runtime.auth import Role, decode_token
@@ -37,7 +38,7 @@ def test_status_sums_samples_and_keeps_the_largest() -> None:
 
 def test_every_operator_command_is_there() -> None:
     result = runner.invoke(app, ["--help"])
-    for command in ("token", "status", "dlq", "rebuild", "bench"):
+    for command in ("token", "status", "dlq", "rebuild", "bench", "audit"):
         assert command in result.output
     dlq = runner.invoke(app, ["dlq", "--help"])
     for command in ("list", "show", "redrive"):
@@ -60,3 +61,25 @@ def test_rebuild_progress_is_followed_until_the_replay_is_done() -> None:
     with httpx.Client(transport=httpx.MockTransport(answer), base_url="http://journey") as http:
         final = _follow(http, quiet=True, interval=0)
     assert (final["state"], final["replayed"]) == ("done", 9)
+
+
+def test_kap_audit_reads_every_page_as_a_privacy_officer() -> None:
+    seen: list[httpx.Request] = []
+
+    def intake(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        offset = int(request.url.params.get("offset", 0))
+        entry = {"entry_id": f"e{offset}", "patient_id": "pat-1", "outcome": "allowed"}
+        return httpx.Response(
+            200, json={"entries": [entry], "next_offset": 1 if offset == 0 else None}
+        )
+
+    found = audit.fetch({"patient_id": "pat-1", "subject": None, "limit": 1}, True,
+                        "http://intake.test", httpx.MockTransport(intake))  # fmt: skip
+
+    assert [e["entry_id"] for e in found] == ["e0", "e1"]
+    assert [dict(r.url.params) for r in seen] == [
+        {"patient_id": "pat-1", "limit": "1"}, {"patient_id": "pat-1", "limit": "1", "offset": "1"}
+    ]  # fmt: skip
+    token = seen[0].headers["authorization"].removeprefix("Bearer ")
+    assert decode_token(Settings(), token).role is Role.PRIVACY_OFFICER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
 
 import pytest
 
@@ -11,6 +12,7 @@ from contracts.intake import Identity, MedicationInteractionFlagged, PatientRefe
 from contracts.scheduling import AppointmentCancelled
 from contracts.session import DoseAdministered, PatientCheckedIn
 from contracts.vocabulary import AdverseEventSeverity, Decision, Interaction, Protocol
+from services.runtime.crypto import seal
 from services.session.absorb import absorb
 from services.session.chart import ObservedAtOutOfRangeError
 from services.session.domain import (
@@ -36,8 +38,10 @@ from services.session.safety import (
     decide_acknowledge_flag,
     decide_adverse_event,
 )
+from tests.support.events import SYNTHETIC_DATA_KEY
 from tests.unit.session.builders import (
     APPOINTMENT,
+    PATIENT,
     RULES,
     SESSION,
     SITE,
@@ -165,7 +169,12 @@ def referred_at(at: datetime) -> EventBase:
         PatientReferred,
         at,
         referral_source="primary_care",
-        identity=Identity(given_name="Test", family_name="Patient", date_of_birth=date(1980, 1, 1)),
+        identity=seal(
+            Identity(given_name="Test", family_name="Patient", date_of_birth=date(1980, 1, 1)),
+            PATIENT,
+            UUID(int=7),
+            SYNTHETIC_DATA_KEY,
+        ),
     )
 
 
