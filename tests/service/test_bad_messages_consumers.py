@@ -136,7 +136,7 @@ async def test_an_object_without_event_type_is_dead_lettered_not_dropped() -> No
 
 async def test_an_unknown_event_type_is_ignored_explicitly_and_counted() -> None:
     broker, db, dead = composed("journey")
-    group = f"kap-journey.{INTAKE}"
+    group = f"{Settings().deployment}-journey.{INTAKE}"
     before = IGNORED[(group, "unknown_event_type")]
     teleported = message("pat-bad-8", 7800, event_type="PatientTeleported")
     with consumer_log() as logged:
@@ -156,7 +156,7 @@ async def test_an_unknown_event_type_is_ignored_explicitly_and_counted() -> None
 
 async def test_an_event_the_group_does_not_subscribe_to_is_ignored_explicitly_and_counted() -> None:
     broker, db, dead = composed("scheduling")
-    group = f"kap-scheduling.{INTAKE}"
+    group = f"{Settings().deployment}-scheduling.{INTAKE}"
     before = IGNORED[(group, "not_subscribed")]
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(message("pat-bad-9", 7900), INTAKE)
