@@ -9,6 +9,7 @@ import random
 import shutil
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +23,11 @@ from chaos.stack import ROOT, Stack, env_ports, free_ports
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console()
 RESULTS = ROOT / "chaos" / "results.jsonl"
+
+
+def deployment(seed: int) -> str:
+    """A fresh deployment (topics, databases, groups) for every run, named after its seed."""
+    return f"chaos{seed}x{uuid.uuid4().hex[:6]}"
 
 
 def make_stack(run_dir: Path, env: bool, deployment: str) -> Stack:
@@ -84,7 +90,7 @@ def run(
 ) -> None:
     """One seeded run on a stack of its own; exit 1 on anything lost or duplicated."""
     seed = seed if seed is not None else random.SystemRandom().randrange(1, 10**6)
-    stack = make_stack(run_dir, env_ports_, f"chaos{seed}")
+    stack = make_stack(run_dir, env_ports_, deployment(seed))
     console.print(f"stack in {stack.run_dir}, ports {stack.ports}")
     try:
         stack.stop_services()  # services a kept stack left: they serve another deployment
@@ -108,15 +114,13 @@ def series(
 ) -> None:
     """Runs with distinct seeds on one stack: the infrastructure stays, the services restart
     with a fresh deployment (own topics, databases, groups) for each run."""
-    stack = make_stack(run_dir, env_ports_, f"chaos{first_seed}")
+    stack = make_stack(run_dir, env_ports_, deployment(first_seed))
     failed = []
     try:
-        stack.up()
         for seed in range(first_seed, first_seed + runs):
-            if seed != first_seed:
-                stack.stop_services()
-                stack.deployment = f"chaos{seed}"
-                stack.up()
+            stack.stop_services()
+            stack.deployment = deployment(seed)
+            stack.up()
             started = time.monotonic()
             if not one(stack, seed, minutes, workers, results).passed:
                 failed.append(seed)

@@ -27,6 +27,8 @@ TRIALS = [
 ]
 FOLLOW_UP = frozenset({"integration_booking", "coach_check_in", "lifestyle_plan", "phq9"})
 """The follow-up plan coaching creates after a discharge (DESIGN: after treatment)."""
+NOT_YET_KNOWN = frozenset({"NoDosingBooking", "EligibilityNotApproved"})
+"""Refusals of a check-in while session has not yet consumed the facts it needs."""
 WAIT_S = 120.0
 """How long a journey waits for an effect of another service (a booking, the plan)."""
 READY = {
@@ -125,8 +127,9 @@ def journey(client: Client, n: int) -> None:
     nurse = {"subject": "rn-chaos"}
 
     def check_in() -> Any:
-        """Session learns of the booking from scheduling's events: until it has, a check-in
-        is refused (409), and the nurse tries again, as the demo does."""
+        """Session learns of the approval and the booking from intake's and scheduling's
+        events: until it has, a check-in is refused (409), and the nurse tries again, as the
+        demo does."""
         body = {"appointment_id": appointment, "observed_at": at(0)}
         try:
             return c.command(
@@ -141,7 +144,7 @@ def journey(client: Client, n: int) -> None:
             )
         except Refused as refused:
             answer = refused.command.answer or {}
-            if isinstance(answer, dict) and answer.get("error") == "NoDosingBooking":
+            if isinstance(answer, dict) and answer.get("error") in NOT_YET_KNOWN:
                 refused.command.outcome = "refused"  # the refusal proves nothing ran
                 return None
             raise
