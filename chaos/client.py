@@ -34,11 +34,13 @@ class Unavailable(RuntimeError):
 
 @dataclass
 class Watch:
-    """Set by the next 2xx a service answers on a path containing `fragment`; `url` says
-    which instance answered (the fault schedule kills that one right after its commit)."""
+    """Set by the next 2xx a service answers on a path containing `fragment` (or, with
+    `on_send`, by the next POST sent there); `url` says which instance it was (the fault
+    schedule kills that one right after its commit, or while it runs the command)."""
 
     service: str
     fragment: str
+    on_send: bool = False
     answered: threading.Event = field(default_factory=threading.Event)
     url: str = ""
 
@@ -57,15 +59,19 @@ class Client:
         """Same services, ledger and watches; an HTTP client of its own (one per thread)."""
         return Client(self.urls, self.settings, self.ledger, watches=self.watches)
 
-    def watch(self, service: str, fragment: str) -> Watch:
-        found = Watch(service, fragment)
+    def watch(self, service: str, fragment: str, on_send: bool = False) -> Watch:
+        found = Watch(service, fragment, on_send)
         with self._lock:
             self.watches.append(found)
         return found
 
-    def _answered(self, service: str, url: str, path: str) -> None:
+    def _answered(self, service: str, url: str, path: str, sent: bool = False) -> None:
         with self._lock:
-            for w in [w for w in self.watches if w.service == service and w.fragment in path]:
+            for w in [
+                w
+                for w in self.watches
+                if w.service == service and w.fragment in path and w.on_send == sent
+            ]:
                 w.url = url
                 w.answered.set()
                 self.watches.remove(w)
@@ -100,6 +106,7 @@ class Client:
                 command.attempts += 1
                 url = self._next(service)
                 try:
+                    self._answered(service, url, path, sent=True)
                     response = self.http.post(url + path, json=body, headers=headers)
                 except (httpx.ConnectError, httpx.ConnectTimeout):
                     command.unreached += 1  # never delivered: certainly did not run

@@ -8,6 +8,10 @@ Kinds:
               any batch in flight) is cut right after the commit.
 - kill-burst  SIGKILL a consumer instance `hold`/10 s after a discharge committed: coaching,
               journey and scheduling are mid-batch on the events it fans out.
+- kill-inflight / pause-inflight
+              SIGKILL (SIGSTOP) the instance a command was just sent to, a few ms later:
+              its answer is lost, whether or not it committed, and the client sends it again
+              with the same Idempotency-Key to the other instance.
 - kafka       SIGKILL the broker; start it again after `hold` seconds.
 - postgres    stop PostgreSQL (fast shutdown: connections cut); start it after `hold` seconds.
 - ferretdb    SIGKILL FerretDB; start it again after `hold` seconds.
@@ -29,7 +33,20 @@ from dataclasses import dataclass, field
 from chaos.client import Client
 from chaos.stack import SERVICES, Stack
 
-SERVICE_KINDS = {"kill": 3, "pause": 3, "kill-commit": 2, "kill-burst": 2}
+SERVICE_KINDS = {
+    "kill": 2,
+    "pause": 2,
+    "kill-commit": 2,
+    "kill-burst": 2,
+    "kill-inflight": 2,
+    "pause-inflight": 2,
+}
+INFLIGHT = {
+    "intake": ("/consents", "/eligibility", "/referrals"),
+    "session": ("/vitals", "/dose", "/discharge"),
+    "coaching": ("/complete",),
+}
+"""Commands whose answer an in-flight fault loses, by service."""
 INFRA_KINDS = ("kafka", "postgres", "ferretdb")
 CONSUMERS = ("scheduling", "coaching", "journey")
 COMMIT_PATHS = {"intake": "/eligibility", "session": "/discharge", "coaching": "/complete"}
@@ -64,9 +81,12 @@ def schedule(seed: int, window: float, instances: int = 2, gap: float = 4.0) -> 
             target = rng.choice(list(COMMIT_PATHS))
         elif kind == "kill-burst":
             target = rng.choice(CONSUMERS)
+        elif kind.endswith("-inflight"):
+            service = rng.choice(list(INFLIGHT))
+            target = f"{service}{rng.choice(INFLIGHT[service])}"
         else:
             target = rng.choice(names)
-        hold = rng.uniform(1.0, 12.0) if kind == "pause" else rng.uniform(0.5, 6.0)
+        hold = rng.uniform(1.0, 12.0) if kind.startswith("pause") else rng.uniform(0.5, 6.0)
         faults.append(Fault(round(at, 1), kind, target, round(hold, 1)))
         at += rng.expovariate(1 / gap)
     return sorted(faults, key=lambda f: f.at)
@@ -119,6 +139,9 @@ class Injector:
                 self.after_answer(fault, fault.target, COMMIT_PATHS[fault.target], 0.0)
             elif fault.kind == "kill-burst":
                 self.after_answer(fault, "session", "/discharge", fault.hold / 10)
+            elif fault.kind.endswith("-inflight"):
+                service, _, fragment = fault.target.partition("/")
+                self.after_answer(fault, service, f"/{fragment}", fault.hold / 200, True)
             else:
                 self.service(fault, fault.target)
         except Exception as error:  # a fault that cannot be injected must not stop the run
@@ -130,30 +153,33 @@ class Injector:
             self.skipped[fault.kind] += 1
             return
         try:
-            stop = signal.SIGSTOP if fault.kind == "pause" else signal.SIGKILL
+            pause = fault.kind.startswith("pause")
+            stop = signal.SIGSTOP if pause else signal.SIGKILL
             if not self.stack.send(name, stop):
                 self.skipped[fault.kind] += 1
                 return
             self.injected[fault.kind] += 1
             self.note(f"{fault.kind} {name}")
             time.sleep(fault.hold)
-            if fault.kind == "pause":
+            if pause:
                 self.stack.send(name, signal.SIGCONT)
             else:
                 self.stack.start_service(name)
-            self.note(f"{'resumed' if fault.kind == 'pause' else 'restarted'} {name}")
+            self.note(f"{'resumed' if pause else 'restarted'} {name}")
         finally:
             self.release(name)
 
-    def after_answer(self, fault: Fault, service: str, fragment: str, delay: float) -> None:
-        """Wait (up to 30 s) for the next 2xx of `service` on a `fragment` path, then kill
-        the instance that answered it (kill-commit) or a consumer instance (kill-burst)."""
-        watch = self.client.watch(service, fragment)
+    def after_answer(self, fault: Fault, service: str, fragment: str, delay: float,
+                     on_send: bool = False) -> None:  # fmt: skip
+        """Wait (up to 30 s) for the next 2xx of `service` on a `fragment` path (with
+        `on_send`: the next POST sent there), then stop the instance that answered it
+        (kill-commit) or got it (in-flight), or a consumer instance (kill-burst)."""
+        watch = self.client.watch(service, fragment, on_send)
         if not watch.answered.wait(30):
             self.skipped[fault.kind] += 1
             return
         time.sleep(delay)
-        if fault.kind == "kill-commit":
+        if fault.kind != "kill-burst":
             port = int(watch.url.rsplit(":", 1)[1])
             name = next(n for n in self.stack.names(service) if self.stack.port(n) == port)
         else:

@@ -33,6 +33,8 @@ STORAGE_UNREACHABLE_MARKERS = (
     "the database system is starting up",
     "terminating connection due to administrator command",
     "conn closed",
+    "(SQLSTATE 57P0",  # admin_shutdown, crash_shutdown, cannot_connect_now
+    "(SQLSTATE 08",  # connection_exception and its subclasses
 )
 """PostgreSQL's words, passed on by FerretDB, for a storage that is down or restarting."""
 
