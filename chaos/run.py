@@ -21,6 +21,7 @@ from chaos.stack import Stack
 @dataclass
 class Result:
     seed: int
+    deployment: str
     fault_seconds: float
     faults: dict[str, int]
     faults_skipped: dict[str, int]
@@ -80,9 +81,11 @@ def execute(
     )
     start = time.monotonic()
     load.start()
-    injector.run(faults, start)
-    time.sleep(max(0.0, start + fault_seconds - time.monotonic()))
-    stop_load.set()
+    try:
+        injector.run(faults, start)
+        time.sleep(max(0.0, start + fault_seconds - time.monotonic()))
+    finally:
+        stop_load.set()  # also when interrupted: no journey outlives its run
     not_restored = injector.restore()
     restored = time.monotonic()
     say(f"faults done ({dict(injector.injected)}); every process back: {not not_restored}")
@@ -94,6 +97,7 @@ def execute(
     dup = check.of("duplicated")
     return Result(
         seed=seed,
+        deployment=stack.deployment,
         fault_seconds=fault_seconds,
         faults=dict(injector.injected),
         faults_skipped=dict(injector.skipped),

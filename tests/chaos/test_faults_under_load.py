@@ -22,7 +22,8 @@ from tests.conftest import missing_infrastructure
 
 pytestmark = pytest.mark.chaos
 
-SEED = int(os.environ.get("CHAOS_SEED", "15"))
+SEED = int(os.environ.get("CHAOS_SEED", "2"))
+"""Seed 2 schedules every kind of fault in 120 s, each service kind at least 3 times."""
 FAULT_SECONDS = float(os.environ.get("CHAOS_FAULT_SECONDS", "120"))
 HONOUR_IDEMPOTENCY_KEY = {"intake"}
 """Services whose POSTs honour Idempotency-Key today; a retried command there must never
@@ -51,7 +52,7 @@ def test_no_accepted_command_is_lost_or_applied_twice_while_processes_die(stack:
                              converge_seconds=150)  # fmt: skip
     print(summary(result))
     assert result.not_restored == [], "every process the schedule stopped is back"
-    assert set(result.faults) >= {"kafka", "postgres", "ferretdb", "kill", "pause"}
+    assert set(result.faults) >= {"kafka", "postgres", "ferretdb", "kill", "pause", "kill-inflight"}
     assert result.commands["accepted"] >= 30, "the load kept flowing"
     assert result.lost == []
     unexplained = [d for d in result.duplicated if "re-sent" not in d]
