@@ -15,7 +15,7 @@ export UV_SYSTEM_CERTS := 1
 # make; outside DEV_MODE the services refuse both (README: Privacy and identity).
 export DEV_MODE ?= true
 
-.PHONY: help install up down status logs demo console unsafe test test-browser screenshots test-unit safety-soak lint docs token dlq redrive bench rebuild clean
+.PHONY: help install up down status logs demo console unsafe test test-browser screenshots test-unit safety-soak chaos chaos-series lint docs token dlq redrive bench rebuild clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,12 @@ test-unit: install ## pure domain tests only: no servers, seconds
 
 safety-soak: install ## the cross-service safety model for thousands of examples (EXAMPLES=5000)
 	SAFETY_MODEL_EXAMPLES=$(or $(EXAMPLES),5000) $(PY) -m pytest tests/unit/test_safety_model.py -p no:cacheprovider --hypothesis-show-statistics
+
+chaos: install ## fault injection under load on a stack of its own, ledger checked: make chaos SEED=7 MINUTES=1.5
+	$(PY) -m chaos run $(if $(SEED),--seed $(SEED)) --minutes $(or $(MINUTES),1.5)
+
+chaos-series: install ## RUNS chaos runs with seeds FIRST, FIRST+1, ... on one stack; results in chaos/results.jsonl
+	$(PY) -m chaos series --runs $(or $(RUNS),20) --first-seed $(or $(FIRST),1) --minutes $(or $(MINUTES),1.5)
 
 lint: install ## ruff and mypy --strict
 	$(PY) -m ruff check .

@@ -80,7 +80,7 @@ async def mongo(servers: Servers) -> AsyncIterator[AsyncMongoClient[dict[str, ob
 
 
 USED: dict[str, str] = {}
-TIERS = ("unit", "service", "integration", "e2e", "browser")
+TIERS = ("unit", "service", "integration", "e2e", "browser", "chaos")
 
 
 @pytest.fixture(scope="session", autouse=True)

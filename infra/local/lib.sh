@@ -10,7 +10,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="$ROOT/.cache/infra"
-RUN="$ROOT/.run"
+RUN="${KAP_RUN_DIR:-$ROOT/.run}" # KAP_RUN_DIR: a second stack's state (the chaos tier's own servers)
 PIDS="$RUN/pids"
 LOGS="$RUN/logs"
 PYTHON="$ROOT/.venv/bin/python"

@@ -59,7 +59,7 @@ psql_() { PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_
 
 # reachable_run_dir : make $PG_RUN a directory the postgres user can use. When the checkout
 # lies below a directory it cannot enter (a clone under /root, say), the cluster lives in
-# /var/tmp/kap-postgres-<hash of the checkout path> and $PG_RUN links to it.
+# /var/tmp/kap-postgres-<hash of the run directory> and $PG_RUN links to it.
 reachable_run_dir() {
   [[ $(id -u) -eq 0 ]] || { mkdir -p "$PG_RUN"; return 0; }
   local fresh="" elsewhere
@@ -69,7 +69,7 @@ reachable_run_dir() {
     chown "$PG_USER:" "$PG_RUN"
   fi
   as_pg test -w "$PG_RUN/" && return 0
-  elsewhere="/var/tmp/kap-postgres-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+  elsewhere="/var/tmp/kap-postgres-$(printf '%s' "$RUN" | sha256sum | cut -c1-12)"
   log "the postgres user cannot reach $PG_RUN; keeping the cluster in $elsewhere"
   [[ -L $PG_RUN ]] || rmdir "$PG_RUN"
   [[ -z $fresh ]] || rm -rf "$elsewhere" # .run was deleted: so is the cluster it linked to

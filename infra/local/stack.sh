@@ -109,7 +109,7 @@ start_service() {
     DEV_MODE="${DEV_MODE:-true}" \
     KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
     MONGODB_URL="mongodb://127.0.0.1:$MONGODB_PORT" \
-    "$PYTHON" -m "services.$name")
+    "$PYTHON" -m "services.$(service_of "$name")")
   log "$name starting (pid $pid, port $port, log $LOGS/$name.log)"
 }
 

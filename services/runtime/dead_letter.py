@@ -25,6 +25,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 from contracts import dlq
 from services.runtime.consumer import OffContractMessage
 from services.runtime.logging import get_logger
+from services.runtime.mongo import storage_unreachable
 
 if TYPE_CHECKING:
     from services.runtime.metrics import Metrics
@@ -36,6 +37,12 @@ POISON = (json.JSONDecodeError, UnicodeDecodeError, ValidationError, OffContract
 
 INFRASTRUCTURE = (ConnectionFailure, AutoReconnect, NetworkTimeout)
 """Errors that say nothing about the message: stop, wait, redeliver."""
+
+
+def outage(error: BaseException) -> bool:
+    """The database or broker is out of reach (also behind FerretDB): not the message's fault."""
+    return isinstance(error, INFRASTRUCTURE) or storage_unreachable(error)
+
 
 Publish = Callable[..., Awaitable[Any]]
 
@@ -111,16 +118,15 @@ class DeadLetterPolicy:
                     attempt += 1
                     try:
                         return await call_next(msg)
-                    except INFRASTRUCTURE as error:
-                        policy.failed(msg, error)
-                        await asyncio.sleep(policy.backoff_s)
-                        raise
                     except POISON as error:
                         policy.failed(msg, error)
                         await policy.dead_letter(msg, error, attempt)
                         return None
                     except Exception as error:
                         policy.failed(msg, error)
+                        if outage(error):
+                            await asyncio.sleep(policy.backoff_s)
+                            raise
                         if attempt < policy.max_attempts:
                             await asyncio.sleep(policy.backoff_s * attempt)
                             continue

@@ -17,10 +17,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, OperationFailure
 from starlette.exceptions import HTTPException
 
 from services.runtime.aggregate import ConcurrentUpdate
+from services.runtime.mongo import storage_unreachable
 from services.runtime.refusals import (
     FieldOutOfRange,
     InvalidValue,
@@ -147,6 +148,14 @@ async def _http(_request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _database(request: Request, error: Exception) -> JSONResponse:
+    """A database error: out of reach (PostgreSQL down behind FerretDB) is a 503 like a
+    ConnectionFailure; any other goes on to the unexpected-failure answer (500, logged)."""
+    if storage_unreachable(error):
+        return await _unavailable(request, error)
+    raise error
+
+
 async def _unexpected(_request: Request, _error: Exception) -> JSONResponse:
     """A bug: the caller learns nothing of the internals; the log has the traceback."""
     detail = "an unexpected failure in the service; read the record before retrying"
@@ -188,6 +197,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(FieldOutOfRange, _out_of_range)
     app.add_exception_handler(ConcurrentUpdate, _unavailable)
     app.add_exception_handler(ConnectionFailure, _unavailable)
+    app.add_exception_handler(OperationFailure, _database)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

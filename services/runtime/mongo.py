@@ -27,6 +27,29 @@ def is_stale_write(error: OperationFailure) -> bool:
     return all(marker in text for marker in STALE_WRITE_MARKERS)
 
 
+STORAGE_UNREACHABLE_MARKERS = (
+    "failed to connect to",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "terminating connection due to administrator command",
+    "conn closed",
+    "(SQLSTATE 57P0",  # admin_shutdown, crash_shutdown, cannot_connect_now
+    "(SQLSTATE 08",  # connection_exception and its subclasses
+)
+"""PostgreSQL's words, passed on by FerretDB, for a storage that is down or restarting."""
+
+
+def storage_unreachable(error: BaseException) -> bool:
+    """The database out of reach, though the driver reached FerretDB: with PostgreSQL down or
+    restarting, FerretDB answers every command with an InternalError OperationFailure carrying
+    PostgreSQL's connection error. Like a ConnectionFailure, it says nothing about the command
+    or message at hand: retry later (503, redelivery), never dead-letter."""
+    if not isinstance(error, OperationFailure):
+        return False
+    text = str(error.details.get("errmsg", "") if error.details else "") or str(error)
+    return any(marker in text for marker in STORAGE_UNREACHABLE_MARKERS)
+
+
 def connect(settings: Settings) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(
         settings.mongodb_url,
