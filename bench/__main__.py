@@ -13,10 +13,10 @@ import resource
 import time
 
 from bench.deployment import throwaway
+from harness.running import auth, eventually, running
+from harness.traffic import publish_all
 from services.journey.main import create_app
 from services.runtime.auth import Role
-from tests.integration.test_journey_rebuild import publish_all
-from tests.support.running import auth, eventually, running
 
 
 async def bench(patients: int) -> None:
