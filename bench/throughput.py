@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import platform
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +41,7 @@ async def step(name: str, results: dict[str, Any], work: Any) -> None:
     """Run one measurement with a bound, recording the load average around it; a failure is
     recorded as such and the run goes on."""
     before = load()
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {name} (load {before})", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
         found = await asyncio.wait_for(work, STEP_TIMEOUT_S)
@@ -69,7 +71,7 @@ async def run(quick: bool) -> dict[str, Any]:
                                                             size))  # fmt: skip
     await step(f"journey_{large}", results, projection(large))
     live = results[f"journey_{large}"].get("live_events_per_s")
-    raw = results["mongo_raw"].get("read_replace_in_flight_docs_per_s")
+    raw = results["mongo_raw"].get("read_replace_docs_per_s")
     results["ratios"] = {
         "live_projection_vs_raw_read_replace": ratio(live, raw),
         "live_projection_vs_kafka_consume": ratio(
