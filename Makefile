@@ -89,9 +89,9 @@ docs: install ## regenerate contracts/generated (JSON Schemas, AsyncAPI)
 token: install ## mint a dev token: make token ROLE=psychiatrist SITES=site-north
 	@$(KAP) token --role $(or $(ROLE),ops) --sites '$(or $(SITES),*)'
 
-bench: install ## print projection and rebuild throughput (N=patients, default 1000), write contention and the safety race window
+bench: install ## throughput and latency against the raw ceilings (QUICK=1: within 3 min), contention, the safety race window
 	$(STACK) infra-up
-	$(KAP) bench $(if $(N),--patients $(N))
+	$(KAP) bench $(if $(QUICK),--quick)
 
 rebuild: install ## rebuild the journey projection from the topics, with a progress bar
 	$(KAP) rebuild

@@ -8,9 +8,9 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from harness.servers import Servers, remove_deployment
 from services.runtime.settings import Settings
 from services.runtime.topics import ensure_topics
-from tests.support.servers import Servers, remove_deployment
 
 
 @asynccontextmanager

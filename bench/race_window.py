@@ -41,10 +41,10 @@ from contracts.vocabulary import (
     RiskKind,
     RiskSeverity,
 )
+from harness.running import auth, eventually, running
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.session.main import create_app as session_app
-from tests.support.running import auth, eventually, running
 
 SITE = "site-north"
 RESULTS = Path(__file__).parent / "results" / "race-window.json"

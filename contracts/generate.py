@@ -96,17 +96,22 @@ def asyncapi_document() -> str:
 def receive_operations() -> dict[str, Any]:
     """What each service consumes, read from the routing tables its running subscribers are
     registered from (`Service.subscriptions`), so the document and the live `/asyncapi` page
-    of each service cannot disagree."""
+    of each service cannot disagree. A topic a service consumes in batches without a routing
+    table (the journey projects every event) lists every event of the topic."""
     from services.runtime.settings import SERVICE_PORTS, Settings
 
     operations: dict[str, Any] = {}
     for name in sorted(SERVICE_PORTS):
         main = importlib.import_module(f"services.{name}.main")
-        service = main.create_app(Settings().for_service(name))._application.state.service
-        for topic_value, routes in sorted(service.subscriptions.items()):
+        settings = Settings().for_service(name)
+        service = main.create_app(settings)._application.state.service
+        consumed = {t.removeprefix(settings.kafka_topic_prefix) for t in service.topics}
+        tables = {t: service.subscriptions.get(t) for t in sorted(consumed)}
+        for topic_value, routes in tables.items():
             topic = Topic(topic_value)
             key = topic.name.lower()
-            handled = sorted(cls.__name__ for cls in routes if cls in TOPIC_EVENTS[topic])
+            events = TOPIC_EVENTS[topic] if routes is None else routes
+            handled = sorted(cls.__name__ for cls in events if cls in TOPIC_EVENTS[topic])
             operations[f"{name}Receive{key.capitalize()}"] = {
                 "action": "receive",
                 "channel": {"$ref": f"#/channels/{key}"},
@@ -130,9 +135,10 @@ def artefacts() -> dict[str, str]:
 
 
 def write(root: Path = GENERATED) -> None:
+    written = artefacts()  # before anything is deleted: a failure leaves the files as they were
     for stale in root.glob("schemas/*.json"):
         stale.unlink()
-    for relative, text in artefacts().items():
+    for relative, text in written.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -11,9 +11,9 @@ from typing import NoReturn
 import pytest
 from pymongo import AsyncMongoClient
 
+from harness.servers import Servers, ServersUnavailable, real_servers, remove_deployment
 from services.runtime.settings import Settings
 from services.runtime.topics import ensure_topics
-from tests.support.servers import Servers, ServersUnavailable, real_servers, remove_deployment
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 os.environ.setdefault("DEV_MODE", "true")

@@ -232,23 +232,29 @@ def _follow(http: httpx.Client, quiet: bool, interval: float = 0.2) -> dict[str,
             time.sleep(interval)
 
 
-BENCHES = {"live": "bench", "contention": "bench.contention", "race": "bench.race_window"}
+BENCHES = {
+    "throughput": "bench.throughput",
+    "contention": "bench.contention",
+    "race": "bench.race_window",
+}
 
 
 @app.command()
 def bench(
-    patients: Annotated[int | None, typer.Option(help="synthetic patients (live bench)")] = None,
-    only: Annotated[list[str] | None, typer.Option(help="live, contention and/or race")] = None,
+    quick: Annotated[
+        bool, typer.Option(help="the throughput bench only, within 3 minutes")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="throughput, contention and/or race")
+    ] = None,
 ) -> None:
-    """Projection and rebuild throughput, write contention, the safety race window."""
-    for name in only or list(BENCHES):
+    """Throughput and latency against the raw ceilings, write contention, the race window."""
+    for name in only or (["throughput"] if quick else list(BENCHES)):
         if name not in BENCHES:
             raise typer.BadParameter(f"{name}: choose from {', '.join(BENCHES)}")
-        args = [sys.executable, "-m", BENCHES[name]]
-        if name == "live" and patients:
-            args += ["--patients", str(patients)]
+        args = [sys.executable, "-m", BENCHES[name], *(["--quick"] if quick else [])]
         err.rule(f"bench {name}")
-        if subprocess.run(args, check=False).returncode:
+        if subprocess.run(args if name == "throughput" else args[:3], check=False).returncode:
             raise typer.Exit(1)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
-from contracts import EventBase
-from services.journey.evolve import EVOLVE
+from contracts import EVENT_TYPES, EventBase
+from services.journey.evolve import evolve, projects
 from services.journey.models import Appointment, Entry, Journey, Task
 
 ENVELOPE = frozenset(EventBase.model_fields) - {"event_type"}
@@ -48,31 +49,62 @@ def phase_of(j: Journey) -> str:
     return "awaiting_review" if j.screened else "referred"
 
 
-def _unchanged(_j: Journey, _e: Entry) -> None:
-    """Events the projection only lists on the timeline."""
+def event_of(patient_id: str, entry: Entry) -> EventBase | None:
+    """The typed event a timeline entry was made from, for the types `evolve` projects (the
+    entry keeps the payload; the envelope fields the fold never reads get neutral values)."""
+    cls = EVENT_TYPES.get(entry.event_type)
+    if cls is None or not projects(cls):
+        return None
+    envelope = {"event_id": entry.event_id, "occurred_at": entry.occurred_at,
+                "patient_id": patient_id, "site_id": entry.site_id, "producer": entry.producer,
+                "correlation_id": UUID(int=0)}  # fmt: skip
+    return cls.model_validate({**entry.facts, **envelope})
 
 
-def project(patient_id: str, timeline: Iterable[Entry]) -> Journey:
-    """Fold the deduplicated timeline, in (occurred_at, event_id) order, into a journey."""
-    ordered = sorted({e.event_id: e for e in timeline}.values(), key=lambda e: e.order)
-    journey = Journey(patient_id=patient_id, timeline=ordered)
-    for entry in ordered:
+def _fold(journey: Journey, entries: Iterable[tuple[Entry, EventBase | None]]) -> Journey:
+    for entry, event in entries:
         journey.site_id = entry.site_id
-        EVOLVE.get(entry.event_type, _unchanged)(journey, entry)
+        if event is not None:
+            evolve(event, journey)
     journey.phase = phase_of(journey)
     return journey
 
 
+def project(
+    patient_id: str, timeline: Iterable[Entry], known: dict[str, EventBase] | None = None
+) -> Journey:
+    """Fold the deduplicated timeline, in (occurred_at, event_id) order, into a journey.
+    `known` gives typed events already at hand (by event id), so only older entries are
+    re-read from the timeline."""
+    known = known or {}
+    ordered = sorted({e.event_id: e for e in timeline}.values(), key=lambda e: e.order)
+    pairs = [(e, known[e.event_id] if e.event_id in known else event_of(patient_id, e))
+             for e in ordered]  # fmt: skip
+    return _fold(Journey(patient_id=patient_id, timeline=ordered), pairs)
+
+
 def add(journey: Journey | None, patient_id: str, event: EventBase) -> Journey:
     """The journey after `event`; applying the same event twice changes nothing."""
-    existing = journey.timeline if journey else []
-    return project(patient_id, [*existing, entry_of(event)])
+    return add_all(journey, patient_id, [event])
 
 
 def add_all(journey: Journey | None, patient_id: str, events: Iterable[EventBase]) -> Journey:
-    """The journey after several events at once (a replay batch); same result as one by one."""
+    """The journey after several events at once (a batch); same result as one by one.
+
+    Events later than everything on the timeline (the usual case) are folded onto the stored
+    journey, so the cost of an event does not grow with the timeline; an event that sorts
+    before the last one refolds the whole timeline, which gives the same result."""
     existing = journey.timeline if journey else []
-    return project(patient_id, [*existing, *(entry_of(e) for e in events)])
+    seen = {e.event_id for e in existing}
+    fresh = {str(e.event_id): e for e in events if str(e.event_id) not in seen}
+    entries = sorted((entry_of(e) for e in fresh.values()), key=lambda e: e.order)
+    if journey is not None and not entries:
+        return journey
+    if journey is None or not existing or entries[0].order <= existing[-1].order:
+        return project(patient_id, [*existing, *entries], fresh)
+    state = journey.model_copy(update={"timeline": []}).model_copy(deep=True)
+    state.timeline = [*existing, *entries]
+    return _fold(state, [(e, fresh[e.event_id]) for e in entries])
 
 
 def indexed(journey: Journey) -> dict[str, Any]:
@@ -95,6 +127,7 @@ __all__ = [
     "add",
     "add_all",
     "entry_of",
+    "event_of",
     "indexed",
     "phase_of",
     "project",

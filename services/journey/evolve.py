@@ -1,252 +1,321 @@
-"""How each event type changes a journey: the projection's routing table.
+"""How each event type changes a journey: `evolve(event, journey)`, one function per contract.
 
-Each function adds one event's facts; the phase is derived afterwards from all of them
-(`domain.phase_of`), so nothing here depends on which event happens to come last.
+Each function adds one event's facts to the journey it is given; the phase is derived
+afterwards from all of them (`domain.phase_of`), so nothing here depends on which event
+happens to come last. Events without a registered function only appear on the timeline.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
+from functools import singledispatch
 
-from services.journey.models import Appointment, Entry, Journey, Task
+from pydantic import TypeAdapter
+
+from contracts import EventBase
+from contracts.coaching import (
+    CoachAssigned,
+    FollowUpTaskCompleted,
+    FollowUpTaskCreated,
+    FollowUpTaskOverdue,
+    IntegrationSessionRecorded,
+    OutcomeMeasured,
+    RelapseSuspected,
+    RemissionAchieved,
+    ResponseAchieved,
+)
+from contracts.intake import (
+    ContraindicationFound,
+    ContraindicationOverridden,
+    EligibilityDecided,
+    MedicationInteractionFlagged,
+    RiskFlagAcknowledged,
+    RiskFlagEscalated,
+    RiskFlagRaised,
+    ScreeningScored,
+)
+from contracts.scheduling import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentNoShow,
+    AppointmentRescheduled,
+    BoosterProposed,
+    CourseBlocked,
+    CourseExtended,
+    CourseScheduled,
+    FrequencyChangeProposed,
+    ProposalDecided,
+)
+from contracts.session import (
+    AdverseEventReported,
+    DoseAdministered,
+    DoseHeld,
+    DoseHoldOverridden,
+    MonitoringCheckOverdue,
+    MonitoringFormDue,
+    MonitoringFormOverdue,
+    MonitoringFormSubmitted,
+    PatientCheckedIn,
+    SessionDischarged,
+    UnsafeDoseDetected,
+    VitalsRecorded,
+)
+from services.journey.models import Appointment, Journey, Task
+
+_INSTANT = TypeAdapter(datetime)
 
 
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+def _wire(value: datetime) -> str:
+    """An instant as the events carry it on the wire (`2026-03-02T14:00:00Z`)."""
+    return str(_INSTANT.dump_python(value, mode="json"))
 
 
-def _screened(j: Journey, e: Entry) -> None:
+@singledispatch
+def evolve(event: EventBase, journey: Journey) -> None:
+    """Events the projection only lists on the timeline change nothing else."""
+
+
+def projects(event_type: type[EventBase]) -> bool:
+    """Whether `evolve` has a function of its own for this contract type."""
+    return evolve.dispatch(event_type) is not evolve.dispatch(EventBase)
+
+
+@evolve.register
+def _screened(e: ScreeningScored, j: Journey) -> None:
     j.screened = True
-    j.phq9.append(
-        {"at": e.occurred_at.isoformat(), "total": e.facts["phq9_total"], "source": "screening"}
-    )
+    j.phq9.append({"at": e.occurred_at.isoformat(), "total": e.phq9_total, "source": "screening"})
 
 
-def _decided(j: Journey, e: Entry) -> None:
-    decision = e.facts["decision"]
-    j.decision = decision
-    j.protocol = e.facts.get("protocol") or j.protocol
-    j.doses_planned = e.facts.get("planned_doses") or j.doses_planned
-    j.coverage_pathway = e.facts.get("coverage_pathway")
+@evolve.register
+def _decided(e: EligibilityDecided, j: Journey) -> None:
+    j.decision = e.decision.value
+    j.protocol = e.protocol.value if e.protocol else j.protocol
+    j.doses_planned = e.planned_doses or j.doses_planned
+    j.coverage_pathway = e.coverage_pathway.value if e.coverage_pathway else None
 
 
-def _course(j: Journey, e: Entry) -> None:
-    j.protocol, j.doses_planned = e.facts["protocol"], e.facts["planned_doses"]
+@evolve.register
+def _course(e: CourseScheduled, j: Journey) -> None:
+    j.protocol, j.doses_planned = e.protocol.value, e.planned_doses
 
 
-def _extended(j: Journey, e: Entry) -> None:
+@evolve.register
+def _extended(e: CourseExtended, j: Journey) -> None:
     """Only a prescriber extends a course; a completed course is active again."""
-    j.doses_planned = e.facts["planned_doses"]
+    j.doses_planned = e.planned_doses
 
 
-def _unsafe_dose(j: Journey, e: Entry) -> None:
+@evolve.register
+def _unsafe_dose(e: UnsafeDoseDetected, j: Journey) -> None:
     """DESIGN safety invariants: a dose that slipped through the window between services is
     shown, never hidden, until the prescriber's review acknowledges its flag."""
-    j.unsafe_doses[e.facts["session_id"]] = e.facts["rule"]
+    j.unsafe_doses[e.session_id] = e.rule
 
 
-def _booked(j: Journey, e: Entry) -> None:
-    f = e.facts
-    j.appointments[f["appointment_id"]] = Appointment(
-        appointment_id=f["appointment_id"],
-        kind=f["kind"],
-        starts_at=_at(f["starts_at"]),
-        dose_number=f.get("dose_number"),
+@evolve.register
+def _booked(e: AppointmentBooked, j: Journey) -> None:
+    j.appointments[e.appointment_id] = Appointment(
+        appointment_id=e.appointment_id,
+        kind=e.kind.value,
+        starts_at=e.starts_at,
+        dose_number=e.dose_number,
     )
 
 
-def _appointment_status(status: str) -> Callable[[Journey, Entry], None]:
-    def apply(j: Journey, e: Entry) -> None:
-        appointment = j.appointments.get(e.facts["appointment_id"])
-        if appointment is not None:
-            appointment.status = status
-        if status == "no_show":
-            j.no_shows += 1
-
-    return apply
-
-
-def _rescheduled(j: Journey, e: Entry) -> None:
-    appointment = j.appointments.get(e.facts["appointment_id"])
+def _set_status(j: Journey, appointment_id: str, status: str) -> None:
+    appointment = j.appointments.get(appointment_id)
     if appointment is not None:
-        appointment.starts_at = _at(e.facts["starts_at"])
+        appointment.status = status
 
 
-def _dosed(j: Journey, e: Entry) -> None:
+@evolve.register
+def _cancelled(e: AppointmentCancelled, j: Journey) -> None:
+    _set_status(j, e.appointment_id, "cancelled")
+
+
+@evolve.register
+def _no_show(e: AppointmentNoShow, j: Journey) -> None:
+    _set_status(j, e.appointment_id, "no_show")
+    j.no_shows += 1
+
+
+@evolve.register
+def _checked_in(e: PatientCheckedIn, j: Journey) -> None:
+    _set_status(j, e.appointment_id, "attended")
+
+
+@evolve.register
+def _rescheduled(e: AppointmentRescheduled, j: Journey) -> None:
+    appointment = j.appointments.get(e.appointment_id)
+    if appointment is not None:
+        appointment.starts_at = e.starts_at
+
+
+@evolve.register
+def _held(_e: DoseHeld, j: Journey) -> None:
+    j.doses_held += 1
+
+
+@evolve.register
+def _hold_overridden(_e: DoseHoldOverridden, j: Journey) -> None:
+    j.hold_overrides += 1
+
+
+@evolve.register
+def _dosed(e: DoseAdministered, j: Journey) -> None:
     j.doses_given += 1
-    j.protocol = e.facts["protocol"]
+    j.protocol = e.protocol.value
 
 
-def _discharged(j: Journey, e: Entry) -> None:
+@evolve.register
+def _discharged(e: SessionDischarged, j: Journey) -> None:
     j.discharges += 1
-    j.course_phase = e.facts["course_phase"]
+    j.course_phase = e.course_phase.value
 
 
-def _flag_raised(j: Journey, e: Entry) -> None:
-    if e.facts["flag_id"] not in j.open_risk_flags:
-        j.open_risk_flags.append(e.facts["flag_id"])
+@evolve.register
+def _flag_raised(e: RiskFlagRaised, j: Journey) -> None:
+    if str(e.flag_id) not in j.open_risk_flags:
+        j.open_risk_flags.append(str(e.flag_id))
 
 
-def _flag_acknowledged(j: Journey, e: Entry) -> None:
+@evolve.register
+def _flag_acknowledged(e: RiskFlagAcknowledged, j: Journey) -> None:
     for flags in (j.open_risk_flags, j.escalated_risk_flags):
-        if e.facts["flag_id"] in flags:
-            flags.remove(e.facts["flag_id"])
+        if str(e.flag_id) in flags:
+            flags.remove(str(e.flag_id))
 
 
-def _flag_escalated(j: Journey, e: Entry) -> None:
-    flag = e.facts["flag_id"]
+@evolve.register
+def _flag_escalated(e: RiskFlagEscalated, j: Journey) -> None:
+    flag = str(e.flag_id)
     if flag in j.open_risk_flags and flag not in j.escalated_risk_flags:
         j.escalated_risk_flags.append(flag)
 
 
-def _form_due(j: Journey, e: Entry) -> None:
-    j.forms_due.setdefault(e.facts["session_id"], False)
+@evolve.register
+def _form_due(e: MonitoringFormDue, j: Journey) -> None:
+    j.forms_due.setdefault(e.session_id, False)
     j.monitoring_forms_due = len(j.forms_due)
 
 
-def _form_submitted(j: Journey, e: Entry) -> None:
-    j.forms_due.pop(e.facts["session_id"], None)
+@evolve.register
+def _form_submitted(e: MonitoringFormSubmitted, j: Journey) -> None:
+    j.forms_due.pop(e.session_id, None)
     j.monitoring_forms_due = len(j.forms_due)
 
 
-def _form_overdue(j: Journey, e: Entry) -> None:
-    if e.facts["session_id"] in j.forms_due:
-        j.forms_due[e.facts["session_id"]] = True
+@evolve.register
+def _form_overdue(e: MonitoringFormOverdue, j: Journey) -> None:
+    if e.session_id in j.forms_due:
+        j.forms_due[e.session_id] = True
 
 
-def _check_overdue(j: Journey, e: Entry) -> None:
-    j.monitoring_alerts[f"{e.facts['session_id']}:{e.facts['check']}"] = e.facts["due_at"]
+@evolve.register
+def _check_overdue(e: MonitoringCheckOverdue, j: Journey) -> None:
+    j.monitoring_alerts[f"{e.session_id}:{e.check}"] = _wire(e.due_at)
 
 
-def _vitals(j: Journey, e: Entry) -> None:
+@evolve.register
+def _vitals(e: VitalsRecorded, j: Journey) -> None:
     """A post-dose reading answers that session's overdue blood-pressure check."""
-    if e.facts.get("minutes_since_dose") is not None:
-        j.monitoring_alerts.pop(f"{e.facts['session_id']}:bp_40min", None)
+    if e.minutes_since_dose is not None:
+        j.monitoring_alerts.pop(f"{e.session_id}:bp_40min", None)
 
 
-def _adverse_event(j: Journey, e: Entry) -> None:
-    j.serious_adverse_events += bool(e.facts["serious"])
+@evolve.register
+def _adverse_event(e: AdverseEventReported, j: Journey) -> None:
+    j.serious_adverse_events += bool(e.serious)
 
 
-def _contraindication_found(j: Journey, e: Entry) -> None:
-    found = e.facts["contraindication"]
-    if e.facts["blocking"] and found not in j.blocking_contraindications:
+@evolve.register
+def _contraindication_found(e: ContraindicationFound, j: Journey) -> None:
+    found = e.contraindication.value
+    if e.blocking and found not in j.blocking_contraindications:
         j.blocking_contraindications.append(found)
 
 
-def _contraindication_overridden(j: Journey, e: Entry) -> None:
-    if e.facts["contraindication"] in j.blocking_contraindications:
-        j.blocking_contraindications.remove(e.facts["contraindication"])
+@evolve.register
+def _contraindication_overridden(e: ContraindicationOverridden, j: Journey) -> None:
+    if e.contraindication.value in j.blocking_contraindications:
+        j.blocking_contraindications.remove(e.contraindication.value)
 
 
-def _task_created(j: Journey, e: Entry) -> None:
-    f = e.facts
-    j.open_tasks[f["task_id"]] = Task(
-        task_id=f["task_id"], kind=f["kind"], coach_id=f["coach_id"], due_at=_at(f["due_at"])
+@evolve.register
+def _task_created(e: FollowUpTaskCreated, j: Journey) -> None:
+    j.open_tasks[e.task_id] = Task(
+        task_id=e.task_id, kind=e.kind.value, coach_id=e.coach_id, due_at=e.due_at
     )
 
 
-def _task_completed(j: Journey, e: Entry) -> None:
-    j.open_tasks.pop(e.facts["task_id"], None)
+@evolve.register
+def _task_completed(e: FollowUpTaskCompleted, j: Journey) -> None:
+    j.open_tasks.pop(e.task_id, None)
 
 
-def _task_overdue(j: Journey, e: Entry) -> None:
-    task = j.open_tasks.get(e.facts["task_id"])
+@evolve.register
+def _task_overdue(e: FollowUpTaskOverdue, j: Journey) -> None:
+    task = j.open_tasks.get(e.task_id)
     if task is not None:
         task.overdue = True
-        task.escalated = task.escalated or bool(e.facts.get("escalated_to_site_lead"))
+        task.escalated = task.escalated or e.escalated_to_site_lead
 
 
-def _coach_assigned(j: Journey, e: Entry) -> None:
+@evolve.register
+def _coach_assigned(e: CoachAssigned, j: Journey) -> None:
     """A (re)assignment moves the listed open tasks to the new coach."""
-    j.coach_id = e.facts["coach_id"]
-    for task_id in e.facts.get("task_ids") or ():
+    j.coach_id = e.coach_id
+    for task_id in e.task_ids:
         if task_id in j.open_tasks:
-            j.open_tasks[task_id].coach_id = e.facts["coach_id"]
+            j.open_tasks[task_id].coach_id = e.coach_id
 
 
-def _proposed(kind: str) -> Callable[[Journey, Entry], None]:
-    def apply(j: Journey, e: Entry) -> None:
-        j.pending_proposals[e.facts["proposal_id"]] = kind
-
-    return apply
+@evolve.register
+def _booster(e: BoosterProposed, j: Journey) -> None:
+    j.pending_proposals[e.proposal_id] = "booster"
 
 
-def _proposal_decided(j: Journey, e: Entry) -> None:
-    j.pending_proposals.pop(e.facts["proposal_id"], None)
+@evolve.register
+def _frequency_change(e: FrequencyChangeProposed, j: Journey) -> None:
+    j.pending_proposals[e.proposal_id] = "frequency_change"
 
 
-def _integration_session(j: Journey, e: Entry) -> None:
-    status = e.facts["status"]
-    j.integration_sessions[status] = j.integration_sessions.get(status, 0) + 1
+@evolve.register
+def _proposal_decided(e: ProposalDecided, j: Journey) -> None:
+    j.pending_proposals.pop(e.proposal_id, None)
 
 
-def _outcome_is(outcome: str) -> Callable[[Journey, Entry], None]:
-    def apply(j: Journey, _e: Entry) -> None:
-        j.outcome = outcome
-
-    return apply
+@evolve.register
+def _integration_session(e: IntegrationSessionRecorded, j: Journey) -> None:
+    j.integration_sessions[e.status] = j.integration_sessions.get(e.status, 0) + 1
 
 
-def _outcome(j: Journey, e: Entry) -> None:
-    j.phq9.append(
-        {"at": e.occurred_at.isoformat(), "total": e.facts["total"], "source": "follow_up"}
-    )
+@evolve.register
+def _response(_e: ResponseAchieved, j: Journey) -> None:
+    j.outcome = "response"
 
 
-def _interaction(j: Journey, e: Entry) -> None:
-    if e.facts["interaction"] not in j.interactions:
-        j.interactions.append(e.facts["interaction"])
+@evolve.register
+def _remission(_e: RemissionAchieved, j: Journey) -> None:
+    j.outcome = "remission"
 
 
-def _counter(field: str) -> Callable[[Journey, Entry], None]:
-    def apply(j: Journey, _e: Entry) -> None:
-        setattr(j, field, getattr(j, field) + 1)
-
-    return apply
+@evolve.register
+def _relapse(_e: RelapseSuspected, j: Journey) -> None:
+    j.outcome = "relapse_suspected"
 
 
-EVOLVE: dict[str, Callable[[Journey, Entry], None]] = {
-    "ScreeningScored": _screened,
-    "RiskFlagRaised": _flag_raised,
-    "RiskFlagAcknowledged": _flag_acknowledged,
-    "MedicationInteractionFlagged": _interaction,
-    "EligibilityDecided": _decided,
-    "CourseScheduled": _course,
-    "CourseExtended": _extended,
-    "UnsafeDoseDetected": _unsafe_dose,
-    "AppointmentBooked": _booked,
-    "AppointmentRescheduled": _rescheduled,
-    "AppointmentCancelled": _appointment_status("cancelled"),
-    "AppointmentNoShow": _appointment_status("no_show"),
-    "PatientCheckedIn": _appointment_status("attended"),
-    "DoseHeld": _counter("doses_held"),
-    "DoseAdministered": _dosed,
-    "SessionDischarged": _discharged,
-    "VitalsRecorded": _vitals,
-    "MonitoringFormDue": _form_due,
-    "MonitoringFormSubmitted": _form_submitted,
-    "MonitoringFormOverdue": _form_overdue,
-    "MonitoringCheckOverdue": _check_overdue,
-    "AdverseEventReported": _adverse_event,
-    "DoseHoldOverridden": _counter("hold_overrides"),
-    "RiskFlagEscalated": _flag_escalated,
-    "ContraindicationFound": _contraindication_found,
-    "ContraindicationOverridden": _contraindication_overridden,
-    "CoachAssigned": _coach_assigned,
-    "FollowUpTaskCreated": _task_created,
-    "FollowUpTaskCompleted": _task_completed,
-    "FollowUpTaskOverdue": _task_overdue,
-    "OutcomeMeasured": _outcome,
-    "ResponseAchieved": _outcome_is("response"),
-    "RemissionAchieved": _outcome_is("remission"),
-    "RelapseSuspected": _outcome_is("relapse_suspected"),
-    "IntegrationSessionRecorded": _integration_session,
-    "CourseBlocked": lambda j, e: setattr(j, "course_blocked", e.facts["reason"]),
-    "BoosterProposed": _proposed("booster"),
-    "FrequencyChangeProposed": _proposed("frequency_change"),
-    "ProposalDecided": _proposal_decided,
-}
-"""The routing table of the projection: event type -> how it changes the journey.
-Events not listed still appear on the timeline."""
+@evolve.register
+def _outcome(e: OutcomeMeasured, j: Journey) -> None:
+    j.phq9.append({"at": e.occurred_at.isoformat(), "total": e.total, "source": "follow_up"})
+
+
+@evolve.register
+def _interaction(e: MedicationInteractionFlagged, j: Journey) -> None:
+    if e.interaction.value not in j.interactions:
+        j.interactions.append(e.interaction.value)
+
+
+@evolve.register
+def _blocked(e: CourseBlocked, j: Journey) -> None:
+    j.course_blocked = e.reason

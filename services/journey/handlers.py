@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from contracts import EVENT_TYPES, EventBase, Topic
+from contracts import Topic
 from contracts.audit import AuditAction, AuditedResource
 from services.journey import fhir, queries
 from services.journey.domain import Journey
@@ -19,7 +19,6 @@ from services.journey.projections import content_hash as hash_of
 from services.journey.rebuild import Progress, replay
 from services.runtime.audit import audited
 from services.runtime.auth import Principal, Role, require
-from services.runtime.consumer import Routes
 from services.runtime.errors import invalid_field
 from services.runtime.lag import consumer_lag
 from services.runtime.network import Network
@@ -29,6 +28,7 @@ from services.runtime.service import Service
 JOURNEY_READ = audited(AuditedResource.JOURNEY, AuditAction.READ)
 """Each read writes one audit entry (services/runtime/audit.py)."""
 READERS = tuple(role for role in Role if role is not Role.PRIVACY_OFFICER)
+PATIENT_FIELDS = ("phase", "protocol", "doses_given", "doses_planned", "coach_id")
 SINCE = "Only resources changed after this ISO-8601 instant (with its offset): 2026-03-05T00:00:00Z"
 Ops = Annotated[Principal, Depends(require(Role.OPS))]
 
@@ -73,15 +73,6 @@ def since_of(value: str | None) -> datetime | None:
     return parsed
 
 
-def event_routes(projections: Projections) -> Routes:
-    """Every event type of every topic feeds the projection."""
-
-    async def on_event(event: EventBase) -> None:
-        await projections.apply(event)
-
-    return {cls: on_event for cls in EVENT_TYPES.values()}
-
-
 def view(journey: Journey) -> dict[str, Any]:
     shown = journey.model_dump(mode="json")
     nxt = journey.next_appointment
@@ -99,10 +90,10 @@ def routes(
 ) -> APIRouter:
     router = APIRouter(tags=["journey"])
 
-    async def journeys(query: dict[str, Any], limit: int = 0, skip: int = 0) -> list[Journey]:
-        collection = (await projections.active()).collection
-        cursor = collection.find(query, {"state": 1}).sort("_id", 1).skip(skip).limit(limit)
-        return [Journey.model_validate(doc["state"]) async for doc in cursor]
+    async def summaries(query: dict[str, Any], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Summaries matching an indexed query, only `fields` of them (journeys stay unread)."""
+        cursor = (await projections.summaries()).find(query, dict.fromkeys(fields, 1))
+        return [row async for row in cursor]
 
     def visible(principal: Principal, journey: Journey) -> bool:
         """Within the token's sites; a coach, only their own patients there."""
@@ -155,14 +146,14 @@ def routes(
         query: dict[str, Any] = {"site_id": site_id, **({"phase": phase} if phase else {})}
         if principal.role is Role.COACH:
             query["coach_id"] = principal.subject
-        page = await journeys(query, limit, offset)
-        total = await (await projections.active()).collection.count_documents(query)
+        found = await projections.summaries()
+        page = found.find(query, dict.fromkeys(PATIENT_FIELDS, 1)).sort("_id", 1)
+        items = [row async for row in page.skip(offset).limit(limit)]
         return {
-            "total": total,
+            "total": await found.count_documents(query),
             "offset": offset,
-            "items": [{"patient_id": j.patient_id, "phase": j.phase, "protocol": j.protocol,
-                       "doses_given": j.doses_given, "doses_planned": j.doses_planned,
-                       "coach_id": j.coach_id} for j in page],
+            "items": [{"patient_id": row["_id"], **{k: row.get(k) for k in PATIENT_FIELDS}}
+                      for row in items],
         }  # fmt: skip
 
     @router.get("/sites/{site_id}/dashboard")
@@ -176,8 +167,12 @@ def routes(
         if site is None:
             raise HTTPException(404, f"unknown site {site_id}")
         principal.require_site(site_id)
-        found = await journeys({"site_id": site_id})
-        return queries.dashboard(site_id, found, service.clock(), site.zone)
+        now, found = service.clock(), await projections.summaries()
+        phases = await (await found.aggregate(queries.by_phase(site_id))).to_list()
+        late = await summaries({"site_id": site_id, "first_task_due": {"$lt": now}}, ("task_due",))
+        days = {"$in": queries.days_of(now, site.zone)}
+        dosing = await summaries({"site_id": site_id, "dosing_days": days}, ("dosing",))
+        return queries.board(site_id, phases, late, dosing, now, site.zone)
 
     @router.get("/coaches/{coach_id}/queue")
     async def coach_queue(
@@ -185,11 +180,9 @@ def routes(
     ) -> dict[str, Any]:
         """The coach's open tasks over their patients of the token's sites."""
         may_read_queue(principal, coach_id, network)
-        found = [j for j in await journeys({"coach_id": coach_id}) if visible(principal, j)]
-        return {
-            "coach_id": coach_id,
-            "tasks": queries.coach_queue(coach_id, found, service.clock()),
-        }
+        rows = await summaries({"coach_id": coach_id}, ("site_id", "coach_id", "tasks"))
+        mine = [row for row in rows if principal.may_access(row["site_id"])]
+        return {"coach_id": coach_id, "tasks": queries.queue_of(coach_id, mine, service.clock())}
 
     return router
 

@@ -9,9 +9,10 @@ from faststream_fastapi import FastStreamAPI
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import Topic
-from services.journey.handlers import event_routes, ops_routes, routes
+from services.journey.handlers import ops_routes, routes
 from services.journey.identity import from_intake
 from services.journey.projections import Projections
+from services.runtime.batch import BatchConsumer, BatchSettings, subscribe_batch
 from services.runtime.mongo import Document
 from services.runtime.network import Network, load_network
 from services.runtime.service import Service
@@ -35,8 +36,19 @@ def create_app(
     )
     projections = Projections(service.db)
     service.startup.append(projections.ensure_indexes)
+    settings = service.settings
+    batching = BatchSettings(
+        settings.consumer_batch_max_records,
+        settings.consumer_batch_timeout_ms,
+        settings.consumer_fetch_max_wait_ms,
+    )
     for topic in Topic:
-        service.subscribe(topic.value, event_routes(projections))
+        name = settings.kafka_topic_prefix + topic.value
+        batch = BatchConsumer(service.dead_letters.group, projections.apply_batch,
+                              service.dead_letters, service.metrics)  # fmt: skip
+        told = f"journey projects every event of {name}, in batches grouped by patient"
+        subscribe_batch(service.broker, name, batch, batching, told)
+        service.topics.append(name)
     network = network or load_network()
     intake = from_intake(service.settings.intake_url)
     service.http.include_router(routes(service, projections, network, intake))

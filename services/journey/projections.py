@@ -12,18 +12,22 @@ by then every instance dual-writes whatever the snapshot does not cover.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts import EventBase
 from services.journey import domain
 from services.journey.domain import Journey
+from services.journey.queries import SUMMARY_INDEXES, summary_of
 from services.runtime.aggregate import AggregateStore
 from services.runtime.mongo import Document
 
@@ -32,6 +36,10 @@ SETTLE_S = 2 * POINTER_TTL_S
 META = "journey_meta"
 FIRST_GENERATION = "journeys"
 INDEXES = ("site_id", "phase", "coach_id")
+SUMMARY = "_summary"
+"""Suffix of the collection holding a generation's per-patient summaries (`queries`)."""
+PARALLEL = 32
+"""Aggregates of one batch loaded and committed concurrently."""
 
 
 class Projections:
@@ -74,22 +82,37 @@ class Projections:
     async def active(self) -> AggregateStore[Journey]:
         return self.store((await self.pointer())["active"])
 
+    async def summaries(self) -> AsyncCollection[Document]:
+        """The active generation's per-patient summaries, which dashboards and queues read."""
+        return self.summaries_of((await self.pointer())["active"])
+
     async def ensure_indexes(self) -> None:
-        await (await self.active()).ensure_indexes()
+        store = await self.active()
+        await store.ensure_indexes()
+        await summary_indexes(self.summaries_of(store.collection.name))
 
     async def apply(self, event: EventBase) -> None:
         """Project `event` into the active generation and, during a rebuild, the new one."""
+        await self.apply_batch(event.patient_id, [event])
+
+    async def apply_batch(self, patient_id: str, events: Sequence[EventBase]) -> None:
+        """Project one patient's events of a batch: one commit per generation."""
         pointer = await self.pointer()
         for name in filter(None, (pointer["active"], pointer["building"])):
-            await project(self.store(name), event)
+            await project_group(self.store(name), self.summaries_of(name), patient_id, events)
+
+    def summaries_of(self, generation: str) -> AsyncCollection[Document]:
+        return self.db[generation + SUMMARY]
 
     async def begin_building(self) -> AggregateStore[Journey]:
         pointer = await self.pointer()
         generation = pointer["generation"] + 1
         name = f"journeys_g{generation}"
         await self.db.drop_collection(name)
+        await self.db.drop_collection(name + SUMMARY)
         store = self.store(name)
         await store.ensure_indexes()
+        await summary_indexes(self.summaries_of(name))
         await self.meta.update_one(
             {"_id": "journeys"}, {"$set": {"building": name, "generation": generation}}
         )
@@ -103,7 +126,7 @@ class Projections:
             {"_id": "journeys"}, {"$set": {"active": store.collection.name, "building": None}}
         )
         self._pointer = None
-        keep = {store.collection.name, retired}
+        keep = {n + suffix for n in (store.collection.name, retired) for suffix in ("", SUMMARY)}
         for name in await self.db.list_collection_names():
             if name.startswith(FIRST_GENERATION) and name not in keep:
                 await self.db.drop_collection(name)
@@ -115,25 +138,51 @@ class Projections:
         self._pointer = None
 
 
-async def project(store: AggregateStore[Journey], event: EventBase) -> None:
-    await store.apply(
-        event.patient_id,
-        lambda journey: (domain.add(journey, event.patient_id, event), []),
-        inbox=[str(event.event_id)],
+async def summary_indexes(summaries: AsyncCollection[Document]) -> None:
+    for field in SUMMARY_INDEXES:
+        await summaries.create_index(field)
+
+
+async def project_group(
+    store: AggregateStore[Journey],
+    summaries: AsyncCollection[Document],
+    patient_id: str,
+    events: Sequence[EventBase],
+) -> None:
+    """One load and one commit for a patient's events (their ids join the inbox), then the
+    patient's summary. The summary is written again when every event was a duplicate, so a
+    crash between the commit and the summary write is repaired by the redelivery."""
+    applied = await store.apply(
+        patient_id,
+        lambda journey, fresh: (domain.add_all(journey, patient_id, fresh), []),
+        incoming=events,
     )
+    if applied.state is not None:
+        await write_summary(summaries, summary_of(applied.state))
 
 
-async def project_batch(store: AggregateStore[Journey], events: list[EventBase]) -> None:
-    """Project a replay batch: one load and one commit per patient."""
+async def write_summary(summaries: AsyncCollection[Document], summary: Document) -> None:
+    """Replace the patient's summary unless a longer timeline's is already stored (another
+    instance got there first): that upsert finds no match and its insert a duplicate id."""
+    newer = {"_id": summary["_id"], "timeline_length": {"$lt": summary["timeline_length"]}}
+    with contextlib.suppress(DuplicateKeyError):
+        await summaries.replace_one(newer, summary, upsert=True)
+
+
+async def project_batch(
+    store: AggregateStore[Journey], summaries: AsyncCollection[Document], events: list[EventBase]
+) -> None:
+    """Project a replay batch: one load and one commit per patient, patients in parallel."""
     by_patient: dict[str, list[EventBase]] = {}
     for event in events:
         by_patient.setdefault(event.patient_id, []).append(event)
-    for patient_id, theirs in by_patient.items():
-        await store.apply(
-            patient_id,
-            lambda journey, fresh, pid=patient_id: (domain.add_all(journey, pid, fresh), []),  # type: ignore[misc]
-            incoming=theirs,
-        )
+    limit = asyncio.Semaphore(PARALLEL)
+
+    async def one(patient_id: str, theirs: list[EventBase]) -> None:
+        async with limit:
+            await project_group(store, summaries, patient_id, theirs)
+
+    await asyncio.gather(*(one(pid, theirs) for pid, theirs in by_patient.items()))
 
 
 async def content_hash(store: AggregateStore[Journey]) -> tuple[int, str]:

@@ -80,7 +80,7 @@ async def replay(projections: Projections, settings: Settings, progress: Progres
                 for record in records
                 if record.offset < end[tp] and (event := _parse(record.value, progress))
             ]
-            await project_batch(store, events)
+            await project_batch(store, projections.summaries_of(store.collection.name), events)
             progress.replayed += len(events)
             for tp in list(pending):
                 if await consumer.position(tp) >= end[tp]:

@@ -113,6 +113,8 @@ class DeadLetterPolicy:
 
         class DeadLetterMiddleware(BaseMiddleware):
             async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
+                if isinstance(msg.raw_message, (tuple, list)):
+                    return await call_next(msg)  # a batch dead-letters its own records (batch.py)
                 attempt = 0
                 while True:
                     attempt += 1

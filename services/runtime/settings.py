@@ -70,6 +70,27 @@ class Settings(BaseSettings):
         description="How long another instance's outbox may wait before this one relays it.",
     )
     sweep_interval_s: float = Field(default=15.0, gt=0)
+    consumer_batch_max_records: int = Field(
+        default=500, ge=1, description="Records a batch subscriber handles per fetch at most."
+    )
+    consumer_batch_timeout_ms: int = Field(
+        default=20,
+        ge=1,
+        description="How long a batch subscriber waits for records when none are fetched "
+        "(and then pauses as long): the idle-to-first-message latency it adds is at most twice "
+        "this (bench/README: measured).",
+    )
+    consumer_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="How long the broker may hold a fetch that has no records yet.",
+    )
+    producer_linger_ms: int = Field(
+        default=0,
+        ge=0,
+        description="How long the producer waits to fill a batch before sending (latency vs "
+        "requests); the outbox relay already publishes a commit's events together.",
+    )
     intake_url: str = Field(
         default="http://127.0.0.1:8001",
         description="Intake's base URL, where the journey asks for identity on a FHIR export "

@@ -24,7 +24,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from faststream.kafka.opentelemetry.provider import KafkaTelemetrySettingsProvider
+from faststream.kafka.opentelemetry.provider import (
+    BatchKafkaTelemetrySettingsProvider,
+    KafkaTelemetrySettingsProvider,
+)
 from faststream.kafka.response import KafkaPublishCommand
 from faststream.message import StreamMessage
 from faststream.opentelemetry.middleware import TelemetryMiddleware
@@ -115,7 +118,18 @@ class PseudonymousKafkaAttributes(KafkaTelemetrySettingsProvider):
         return _without_key(super().get_publish_attrs_from_cmd(cmd))
 
 
-def _attributes_provider(_msg: Any) -> PseudonymousKafkaAttributes:
+class PseudonymousBatchKafkaAttributes(BatchKafkaTelemetrySettingsProvider):
+    """FastStream's attributes of a consumed batch (`services.runtime.batch`), keyless."""
+
+    def get_publish_attrs_from_cmd(self, cmd: KafkaPublishCommand) -> dict[str, Any]:
+        return _without_key(super().get_publish_attrs_from_cmd(cmd))
+
+
+def _attributes_provider(
+    msg: Any,
+) -> PseudonymousKafkaAttributes | PseudonymousBatchKafkaAttributes:
+    if isinstance(msg, (tuple, list)):
+        return PseudonymousBatchKafkaAttributes()
     return PseudonymousKafkaAttributes()
 
 

@@ -13,10 +13,10 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 
 from demo.client import Api
+from harness.servers import Servers
 from services.runtime.settings import Settings
 from tests.conftest import missing_infrastructure, throwaway
 from tests.support.processes import service_processes
-from tests.support.servers import Servers
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -18,12 +18,12 @@ import pytest
 from contracts import Topic
 from demo import load, scenario
 from demo.client import Api, until
+from harness.running import quiet, read_all
+from harness.servers import Servers
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from tests.conftest import throwaway
 from tests.support.processes import service_processes
-from tests.support.running import quiet, read_all
-from tests.support.servers import Servers
 
 pytestmark = pytest.mark.infra
 

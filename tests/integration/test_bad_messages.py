@@ -18,11 +18,11 @@ from contracts.coaching import CoachAssigned
 from contracts.scheduling import CourseScheduled
 from contracts.session import PatientCheckedIn
 from contracts.vocabulary import Protocol
+from harness.events import referred, stamp
+from harness.running import eventually, produce, quiet, read_topic, running
 from services.journey.main import create_app as journey_app
 from services.runtime.consumer import IGNORED
 from services.runtime.settings import Settings
-from tests.support.events import referred, stamp
-from tests.support.running import eventually, produce, quiet, read_topic, running
 
 pytestmark = pytest.mark.infra
 

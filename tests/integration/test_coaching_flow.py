@@ -13,12 +13,12 @@ import pytest
 
 from contracts import Topic, stable_id
 from contracts.vocabulary import TaskKind
+from harness.events import screened, stamp
+from harness.running import auth, eventually, produce, read_topic, running
 from services.coaching.main import OVERDUE_SWEEP, create_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
-from tests.support import harness
-from tests.support.events import screened, stamp
-from tests.support.running import auth, eventually, produce, read_topic, running
+from tests.support import apps
 from tests.unit.coaching.builders import DISCHARGED_AT, discharged
 
 pytestmark = pytest.mark.infra
@@ -77,8 +77,7 @@ async def test_two_sweepers_on_one_database_fire_each_rule_with_one_event_id(
     settings: Settings,
 ) -> None:
     first, second = (
-        harness.build(create_app, "coaching", settings=settings, real_database=True)
-        for _ in range(2)
+        apps.build(create_app, "coaching", settings=settings, real_database=True) for _ in range(2)
     )
     records = first.service.db["coaching_records"]
     try:

@@ -16,12 +16,12 @@ import pytest
 from contracts import Topic
 from contracts.intake import RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
+from harness.running import auth, events_of, eventually, produce, read_topic, running
 from services.intake.main import ESCALATION_SWEEP, create_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
-from tests.support import harness
-from tests.support.harness import Built
-from tests.support.running import auth, events_of, eventually, produce, read_topic, running
+from tests.support import apps
+from tests.support.apps import Built
 from tests.unit.intake.builders import referral_body
 
 pytestmark = pytest.mark.infra
@@ -38,7 +38,7 @@ class Clock:
 
 
 def intake_service(settings: Settings, clock: Clock) -> Built:
-    built = harness.build(create_app, "intake", settings=settings, real_database=True)
+    built = apps.build(create_app, "intake", settings=settings, real_database=True)
     built.service.clock = clock
     return built
 

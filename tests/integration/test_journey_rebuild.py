@@ -6,33 +6,16 @@ import asyncio
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
+from harness.events import screened, stamp
+from harness.running import auth, eventually, produce, running
+from harness.traffic import publish_all
 from services.journey.main import create_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
-from tests.support.events import screened, stamp
-from tests.support.running import auth, eventually, produce, running
-from tests.support.traffic import patient_events
 
 pytestmark = pytest.mark.infra
 PATIENTS = 60
-
-
-async def publish_all(settings: Settings, patients: int) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    sent = 0
-    try:
-        for n in range(patients):
-            for topic, event in patient_events(n):
-                await producer.send(settings.kafka_topic_prefix + topic, event.to_bytes(),
-                                    key=event.patient_id.encode())  # fmt: skip
-                sent += 1
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return sent
 
 
 async def test_a_rebuild_equals_the_live_projection_and_reads_never_see_it_half_built(

@@ -15,12 +15,12 @@ from faststream_fastapi import FastStreamAPI
 
 from contracts import Topic, dlq
 from contracts.intake import PatientReferred
+from harness.events import referred, stamp
+from harness.running import eventually, produce, read_topic, running
 from services.runtime import consumer
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.redrive import list_letters, redrive
 from services.runtime.settings import SERVICE_PORTS, Settings
-from tests.support.events import referred, stamp
-from tests.support.running import eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.infra
 

@@ -15,14 +15,14 @@ from pydantic import BaseModel
 
 from contracts import Topic, dlq
 from contracts.intake import PatientReferred, ScreeningScored
+from harness.events import referred, screened, stamp
+from harness.running import events_of, eventually, produce, read_topic, running
 from services.journey.main import create_app as journey_app
 from services.runtime import consumer
 from services.runtime.aggregate import AggregateStore
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.outbox import OutboxRelay
 from services.runtime.settings import Settings
-from tests.support.events import referred, screened, stamp
-from tests.support.running import events_of, eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.infra
 

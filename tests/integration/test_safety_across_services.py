@@ -13,6 +13,7 @@ import pytest
 from contracts import EventBase, Topic
 from contracts.intake import RiskFlagAcknowledged, RiskFlagRaised
 from contracts.vocabulary import RiskKind, RiskSeverity
+from harness.running import auth, events_of, eventually, read_topic, running
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.session.main import create_app as session_app
@@ -24,7 +25,6 @@ from tests.integration.test_session_treatment_day import (
     publish,
     vitals,
 )
-from tests.support.running import auth, events_of, eventually, read_topic, running
 
 pytestmark = pytest.mark.infra
 

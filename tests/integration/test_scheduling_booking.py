@@ -14,14 +14,14 @@ import pytest
 
 from contracts import Topic
 from contracts.vocabulary import Decision, Protocol
+from harness.events import approved, stamp
+from harness.running import auth, events_of, eventually, produce, read_topic, running
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.scheduling.course import Course, CourseStatus
 from services.scheduling.main import create_app
 from services.scheduling.network import ClinicNetwork, Provider, Site
 from services.scheduling.network_store import SchedulingConfig, load_config
-from tests.support.events import approved, stamp
-from tests.support.running import auth, events_of, eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.infra
 WEEKDAYS = {d: ("08:00-18:00",) for d in ("mon", "tue", "wed", "thu", "fri")}

@@ -17,11 +17,11 @@ from contracts import EventBase, Topic, stable_id
 from contracts.intake import ConsentRecorded, EligibilityDecided
 from contracts.scheduling import AppointmentBooked
 from contracts.vocabulary import AppointmentKind, ConsentKind, CoursePhase, Decision, Protocol
+from harness.running import auth, events_of, eventually, produce, read_topic, running
 from services.coaching.main import create_app as coaching_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.session.main import create_app as session_app
-from tests.support.running import auth, events_of, eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.infra
 

@@ -14,12 +14,12 @@ from faststream_fastapi import FastStreamAPI
 
 from contracts import Topic, dlq
 from contracts.intake import PatientReferred, ScreeningScored
+from harness.events import referred, screened, stamp
+from harness.running import eventually, produce, read_topic, running
 from services.runtime import consumer
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.settings import Settings
-from tests.support.events import referred, screened, stamp
 from tests.support.outage import storage_down
-from tests.support.running import eventually, produce, read_topic, running
 
 pytestmark = pytest.mark.infra
 

@@ -14,13 +14,13 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 
 from contracts import Topic
 from contracts.vocabulary import TaskKind
+from harness.events import screened, stamp
+from harness.running import auth, eventually, produce, running
 from services.coaching.main import create_app as coaching_app
 from services.journey.main import create_app as journey_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.runtime.tracing import carrier
-from tests.support.events import screened, stamp
-from tests.support.running import auth, eventually, produce, running
 from tests.unit.coaching.builders import discharged
 
 pytestmark = pytest.mark.infra

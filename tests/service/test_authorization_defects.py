@@ -15,6 +15,7 @@ from contracts.coaching import CoachAssigned, FollowUpTaskCreated
 from contracts.scheduling import AppointmentBooked
 from contracts.session import SessionDischarged
 from contracts.vocabulary import AppointmentKind, CoursePhase, Protocol, TaskKind
+from harness.events import referred, stamp
 from services.coaching.main import create_app as coaching_app
 from services.coaching.roster import Roster
 from services.journey.handlers import routes as journey_routes
@@ -25,8 +26,7 @@ from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.scheduling import main as scheduling
 from services.session.main import create_app as session_app
-from tests.support import harness
-from tests.support.events import referred, stamp
+from tests.support import apps
 from tests.support.memory import MemoryDatabase
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -157,7 +157,7 @@ async def test_staff_read_only_the_queues_of_coaches_at_their_sites() -> None:
 
 
 async def test_a_coachs_own_task_list_holds_only_the_sites_of_their_token() -> None:
-    coaching = harness.build(
+    coaching = apps.build(
         coaching_app, "coaching", now=NOW, network=NETWORK, roster=Roster()
     ).service
     discharge = SessionDischarged(
@@ -182,7 +182,7 @@ async def test_a_coachs_own_task_list_holds_only_the_sites_of_their_token() -> N
 
 
 async def test_a_nurse_checking_in_another_sites_patient_is_told_only_not_found() -> None:
-    session = harness.build(session_app, "session", now=NOW).service
+    session = apps.build(session_app, "session", now=NOW).service
     handlers = session.subscriptions
     booked = AppointmentBooked(
         **stamp("scheduling", now=NOW - timedelta(days=2), seed=700).envelope(

@@ -46,6 +46,7 @@ from contracts.vocabulary import (
     Protocol,
     TaskKind,
 )
+from harness.events import approved, referred, stamp
 from services.coaching.main import create_app as coaching_app
 from services.intake.main import create_app as intake_app
 from services.journey import main as journey_main
@@ -55,8 +56,7 @@ from services.runtime.settings import Settings
 from services.scheduling import main as scheduling_main
 from services.session.domain import session_id_for
 from services.session.main import create_app as session_app
-from tests.support import harness
-from tests.support.events import approved, referred, stamp
+from tests.support import apps
 from tests.support.memory import MemoryDatabase
 from tests.unit.intake.builders import referral_body
 
@@ -143,7 +143,7 @@ def two_site_network() -> Network:
 
 @asynccontextmanager
 async def intake_world() -> AsyncIterator[World]:
-    service = harness.build(intake_app, "intake", now=NOW).service
+    service = apps.build(intake_app, "intake", now=NOW).service
     async with client_of(service.http) as client:
         ids: dict[str, str] = {}
         for scope, site in ((OWN, HOME), (OTHER_SITE, "site-south"), (OTHER_COACH, HOME)):
@@ -183,7 +183,7 @@ async def scheduling_world() -> AsyncIterator[World]:
 
 @asynccontextmanager
 async def session_world() -> AsyncIterator[World]:
-    service = harness.build(session_app, "session", now=NOW).service
+    service = apps.build(session_app, "session", now=NOW).service
     handlers = service.subscriptions
     found = targets(PATIENTS)
     async with client_of(service.http) as client:
@@ -228,7 +228,7 @@ async def session_world() -> AsyncIterator[World]:
 @asynccontextmanager
 async def coaching_world() -> AsyncIterator[World]:
     db = MemoryDatabase()
-    service = harness.build(
+    service = apps.build(
         coaching_app, "coaching", db=db, now=NOW, network=two_site_network()
     ).service
     found = targets(PATIENTS)

@@ -13,11 +13,11 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.message import StreamMessage
 
 from contracts import Topic, dlq
+from harness.events import approved, referred, stamp
 from services.journey import main as journey_main
 from services.runtime.consumer import IGNORED, current_message
 from services.runtime.settings import Settings
 from services.scheduling import main as scheduling_main
-from tests.support.events import approved, referred, stamp
 from tests.support.memory import MemoryDatabase
 
 INTAKE = Topic.INTAKE.value

@@ -15,7 +15,7 @@ from services.coaching.roster import Roster
 from services.coaching.rules import CoachingRules
 from services.runtime.auth import Role, mint_token
 from services.runtime.network import Network, Site
-from tests.support.harness import Wrapping, build
+from tests.support.apps import Wrapping, build
 from tests.support.memory import (
     MemoryDatabase,
 )

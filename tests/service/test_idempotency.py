@@ -11,20 +11,20 @@ import httpx
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
+from harness.running import auth
 from services.runtime.auth import Role
 from services.runtime.idempotency import COLLECTION
 from tests.service.test_scheduling_routes import SETTINGS, approve, next_weekday_at, told
-from tests.support import harness
+from tests.support import apps
 from tests.support.memory import MemoryDatabase
-from tests.support.running import auth
 
-ROOTS = harness.roots()
+ROOTS = apps.roots()
 World = tuple[httpx.AsyncClient, MemoryDatabase]
 
 
 @pytest.mark.parametrize("name", sorted(ROOTS))
 def test_every_post_of_every_service_documents_the_idempotency_key(name: str) -> None:
-    paths = harness.build(ROOTS[name].create_app, name).http.openapi()["paths"]
+    paths = apps.build(ROOTS[name].create_app, name).http.openapi()["paths"]
     posts = {path: ops["post"] for path, ops in paths.items() if "post" in ops}
     assert posts or name == "journey"
     for path, post in posts.items():

@@ -18,7 +18,7 @@ from contracts.vocabulary import RiskKind, RiskSeverity
 from services.intake.flags import FlagForUnknownPatient
 from services.intake.main import ESCALATION_SWEEP, create_app
 from services.runtime.auth import Role, mint_token
-from tests.support.harness import Wrapping, build
+from tests.support.apps import Wrapping, build
 from tests.support.memory import MemoryDatabase
 from tests.unit.intake.builders import referral_body
 

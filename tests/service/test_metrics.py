@@ -9,11 +9,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import Topic, dlq
+from harness.events import screened, stamp
+from harness.running import auth, eventually, produce, read_topic, running
 from services.coaching.main import create_app
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
-from tests.support.events import screened, stamp
-from tests.support.running import auth, eventually, produce, read_topic, running
 from tests.unit.coaching.builders import discharged
 
 pytestmark = pytest.mark.infra

@@ -16,6 +16,8 @@ from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pymongo.errors import ServerSelectionTimeoutError
 
 from contracts import Topic
+from harness.events import approved, stamp
+from harness.running import auth
 from services.journey import main as journey_main
 from services.runtime.aggregate import ConcurrentUpdate
 from services.runtime.auth import Role
@@ -23,9 +25,7 @@ from services.runtime.errors import PROBLEM_JSON, RETRY_AFTER_S
 from services.runtime.service import Service
 from services.runtime.settings import Settings
 from services.scheduling import main as scheduling_main
-from tests.support.events import approved, stamp
 from tests.support.memory import MemoryDatabase
-from tests.support.running import auth
 
 SCHEDULING = Settings().for_service("scheduling")
 JOURNEY = Settings().for_service("journey")

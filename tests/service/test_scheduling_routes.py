@@ -17,13 +17,13 @@ from pymongo.errors import ConnectionFailure
 from contracts import Topic
 from contracts.session import SessionDischarged
 from contracts.vocabulary import AppointmentKind, CoursePhase, Protocol
+from harness.events import approved, stamp
+from harness.running import auth
 from services.runtime.auth import Role
 from services.runtime.settings import Settings
 from services.scheduling import main
 from services.scheduling.course import Course, CourseStatus
-from tests.support.events import approved, stamp
 from tests.support.memory import MemoryDatabase
-from tests.support.running import auth
 
 NY = ZoneInfo("America/New_York")
 SETTINGS = Settings().for_service("scheduling")

@@ -13,11 +13,11 @@ from contracts import Topic, dlq
 from contracts.coaching import RelapseSuspected
 from contracts.scheduling import AppointmentBooked, CourseScheduled
 from contracts.vocabulary import Protocol
+from harness.events import approved, stamp
 from services.runtime.consumer import current_message
 from services.runtime.settings import Settings
 from services.scheduling import main
 from services.scheduling.course import Course
-from tests.support.events import approved, stamp
 from tests.support.memory import MemoryDatabase
 
 

@@ -32,9 +32,9 @@ from starlette.routing import BaseRoute
 
 from services.runtime.auth import ALL_SITES, Role, mint_token
 from services.runtime.settings import Settings
-from tests.support import harness
+from tests.support import apps
 
-ROOTS = harness.roots()
+ROOTS = apps.roots()
 EXAMPLES_PER_OPERATION = 8
 NEEDS_KAFKA = {("POST", "/admin/rebuild"), ("GET", "/admin/lag"), ("GET", "/readyz")}
 CHECKS = [
@@ -48,7 +48,7 @@ Asgi = Callable[..., Any]
 
 def service_over_memory(name: str) -> FastAPI:
     """The service's HTTP app as its composition root wires it, over an in-memory database."""
-    return harness.build(ROOTS[name].create_app, name).http
+    return apps.build(ROOTS[name].create_app, name).http
 
 
 def without_lifespan(app: FastAPI) -> Asgi:

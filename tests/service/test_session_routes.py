@@ -22,7 +22,7 @@ from contracts.vocabulary import (
 )
 from services.runtime.auth import Role, mint_token
 from services.session.main import create_app
-from tests.support.harness import Wrapping, build
+from tests.support.apps import Wrapping, build
 from tests.support.memory import MemoryCollection, MemoryDatabase
 
 PATIENT, SITE = "pat-1", "site-north"

@@ -1,8 +1,11 @@
 """An in-memory twin of the MongoDB collection calls our stores and queries make.
 
-Supports equality, `$in`, `$ne`, `$lt`, `$lte`, `$gt` and `$gte` on top-level fields,
-projections, sort/skip/limit, conditional replace/update with `$set`/`$inc`, deletes, and
-unique `_id`. Its conditional writes are atomic like MongoDB's. With `interleave=True` it
+Supports equality, `$in`, `$ne`, `$lt`, `$lte`, `$gt`, `$gte` and `$elemMatch` on top-level
+fields (a condition on an array field holds when an element satisfies it, as in MongoDB),
+projections, sort/skip/limit, conditional replace/update with `$set`/`$inc` (replace with
+`upsert`), deletes, unique `_id`, and `aggregate` with `$match` and `$group` by one field with
+`$sum`. It counts the documents each collection hands out (`documents_read`). Its
+conditional writes are atomic like MongoDB's. With `interleave=True` it
 yields to the event loop around reads and writes, so concurrent writers really interleave.
 """
 
@@ -29,15 +32,41 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _holds(value: Any, wanted: Any) -> bool:
+    if isinstance(wanted, dict) and set(wanted) == {"$elemMatch"}:
+        return isinstance(value, list) and any(_holds(v, wanted["$elemMatch"]) for v in value)
+    if isinstance(wanted, dict) and wanted and all(k in OPERATORS for k in wanted):
+        if isinstance(value, list) and "$ne" not in wanted:
+            return any(_holds(v, wanted) for v in value)
+        return all(OPERATORS[op](value, arg) for op, arg in wanted.items())
+    if isinstance(value, list) and not isinstance(wanted, list):
+        return wanted in value
+    return bool(value == wanted)
+
+
 def matches(doc: Document, query: Document) -> bool:
-    for field, wanted in query.items():
-        value = doc.get(field)
-        if isinstance(wanted, dict) and wanted and all(k in OPERATORS for k in wanted):
-            if not all(OPERATORS[op](value, arg) for op, arg in wanted.items()):
-                return False
-        elif value != wanted:
-            return False
-    return True
+    return all(_holds(doc.get(field), wanted) for field, wanted in query.items())
+
+
+def group(docs: list[Document], stage: Document) -> list[Document]:
+    """A `$group` by a `$field`, a document of `$field`s or None, whose accumulators are `$sum`
+    of 1 or of a `$field`."""
+    key, sums = stage["_id"], {k: v["$sum"] for k, v in stage.items() if k != "_id"}
+    rows: dict[Any, Document] = {}
+
+    def value(doc: Document, path: Any) -> Any:
+        return doc.get(path[1:]) if isinstance(path, str) and path.startswith("$") else path
+
+    for doc in docs:
+        if isinstance(key, dict):
+            at: Any = {name: value(doc, path) for name, path in key.items()}
+        else:
+            at = value(doc, key)
+        marker = repr(at)
+        row = rows.setdefault(marker, {"_id": at, **dict.fromkeys(sums, 0)})
+        for name, what in sums.items():
+            row[name] += (doc.get(what[1:]) or 0) if isinstance(what, str) else what
+    return list(rows.values())
 
 
 def project(doc: Document, projection: Document | None) -> Document:
@@ -79,6 +108,11 @@ class MemoryCollection:
     def __init__(self, interleave: bool = False) -> None:
         self.docs: dict[str, Document] = {}
         self.interleave = interleave
+        self.documents_read = 0
+
+    def _read(self, docs: list[Document]) -> list[Document]:
+        self.documents_read += len(docs)
+        return docs
 
     async def _yield(self) -> None:
         if self.interleave:
@@ -88,13 +122,27 @@ class MemoryCollection:
         return key
 
     def find(self, query: Document, projection: Document | None = None) -> Cursor:
-        return Cursor([project(d, projection) for d in self.docs.values() if matches(d, query)])
+        found = [project(d, projection) for d in self.docs.values() if matches(d, query)]
+        return Cursor(self._read(found))
 
     async def find_one(
         self, query: Document, projection: Document | None = None
     ) -> Document | None:
         await self._yield()
-        return next((project(d, projection) for d in self.docs.values() if matches(d, query)), None)
+        found = next((d for d in self.docs.values() if matches(d, query)), None)
+        return None if found is None else self._read([project(found, projection)])[0]
+
+    async def aggregate(self, pipeline: list[Document]) -> Cursor:
+        """Runs inside the server: the documents it scans are not handed out."""
+        docs = list(self.docs.values())
+        for stage in pipeline:
+            if "$match" in stage:
+                docs = [d for d in docs if matches(d, stage["$match"])]
+            elif "$group" in stage:
+                docs = group(docs, stage["$group"])
+            else:
+                raise NotImplementedError(f"stage {sorted(stage)} is outside the allowed subset")
+        return Cursor(copy.deepcopy(docs))
 
     async def count_documents(self, query: Document) -> int:
         return sum(matches(d, query) for d in self.docs.values())
@@ -109,16 +157,18 @@ class MemoryCollection:
         for doc in docs:
             await self.insert_one(doc)
 
-    async def replace_one(self, query: Document, doc: Document) -> Result:
+    async def replace_one(self, query: Document, doc: Document, upsert: bool = False) -> Result:
         await self._yield()
-        found = await self.find_one(query)
+        found = next((d for d in self.docs.values() if matches(d, query)), None)
         if found is None:
+            if upsert:
+                await self.insert_one({"_id": query.get("_id"), **doc})
             return Result(0)
         self.docs[found["_id"]] = copy.deepcopy(doc)
         return Result(1)
 
     async def update_one(self, query: Document, update: Document) -> Result:
-        found = await self.find_one(query)
+        found = next((d for d in self.docs.values() if matches(d, query)), None)
         if found is None:
             return Result(0)
         doc = self.docs[found["_id"]]
@@ -128,7 +178,7 @@ class MemoryCollection:
         return Result(1)
 
     async def delete_one(self, query: Document) -> Result:
-        found = await self.find_one(query)
+        found = next((d for d in self.docs.values() if matches(d, query)), None)
         if found is not None:
             del self.docs[found["_id"]]
         return Result(int(found is not None))

@@ -56,6 +56,7 @@ from contracts.vocabulary import (
     Protocol,
     RiskSeverity,
 )
+from harness.events import T0
 from services.coaching.domain import CoachingRecord
 from services.coaching.outcomes import measure_phq9
 from services.coaching.rules import CoachingRules
@@ -77,7 +78,6 @@ from services.session.absorb import absorb
 from services.session.chart import FieldOutOfRangeError, Session
 from services.session.record import TreatmentRecord
 from services.session.rules import SessionRules
-from tests.support.events import T0
 from tests.unit.intake.builders import refer
 from tests.unit.scheduling.builders import network, site
 

@@ -12,7 +12,7 @@ from contracts import EVENT_TYPES, Topic, dlq, parse_event, topic_of
 from contracts.catalog import TOPIC_EVENTS, UnknownEventType
 from contracts.generate import artefacts
 from contracts.intake import PatientReferred
-from tests.support.events import referred, stamp
+from harness.events import referred, stamp
 
 GENERATED = __import__("contracts.generate", fromlist=["GENERATED"]).GENERATED
 

@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 
 from contracts import EventBase
+from harness.events import SYNTHETIC_DATA_KEY, stamp
 from services.intake.api import ReferralIn
 from services.intake.coverage import PayerRule
 from services.intake.domain import IntakeRecord, decide_referral
 from services.intake.rules import IntakeRules
 from services.runtime.crypto import seal
-from tests.support.events import SYNTHETIC_DATA_KEY, stamp
 
 NO_RISK = {"q1_wish_to_be_dead": False, "q2_suicidal_thoughts": False}
 TRD_TRIALS = [

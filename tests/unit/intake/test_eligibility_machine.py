@@ -16,10 +16,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from contracts.intake import EligibilityDecided, RiskFlagRaised
 from contracts.vocabulary import ConsentKind, Decision, Protocol, RiskKind, RiskSeverity
+from harness.events import T0, stamp
 from services.intake.domain import IntakeRecord, decide_consent
 from services.intake.flags import decide_acknowledge, decide_flag_raised_elsewhere
 from services.intake.review import Approval, IntakeRefusal, decide_eligibility
-from tests.support.events import T0, stamp
 from tests.unit.intake.builders import refer
 
 BLOCKING = (RiskSeverity.HIGH, RiskSeverity.URGENT)

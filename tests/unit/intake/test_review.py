@@ -18,6 +18,7 @@ from contracts.vocabulary import (
     RiskKind,
     RiskSeverity,
 )
+from harness.events import T0, stamp
 from services.intake import review
 from services.intake.domain import (
     ChartedBeforeReferral,
@@ -34,7 +35,6 @@ from services.intake.flags import (
     escalation_id,
 )
 from services.intake.review import Approval, decide_eligibility, decide_override
-from tests.support.events import T0, stamp
 from tests.unit.intake.builders import FLAG_ID, refer
 
 ESKETAMINE = Approval(Protocol.ESKETAMINE_TRD, None)

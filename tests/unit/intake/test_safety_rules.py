@@ -8,9 +8,9 @@ import pytest
 
 from contracts.intake import Contraindication, MedicationInteractionFlagged
 from contracts.vocabulary import Interaction
+from harness.events import stamp
 from services.intake.domain import decide_medications
 from services.intake.rules import INTERACTION_RULES, SAFETY_RULES, IntakeRules
-from tests.support.events import stamp
 from tests.unit.intake.builders import refer, types
 
 C = Contraindication

@@ -18,11 +18,11 @@ from contracts.generate import GENERATED, example_fhir_bundle
 from contracts.intake import PatientReferred
 from contracts.session import DoseAdministered
 from contracts.vocabulary import Protocol
+from harness.events import SYNTHETIC_IDENTITY, T0, approved, referred, screened, stamp
 from services.journey import fhir_codes as codes
 from services.journey.domain import Journey, add
 from services.journey.fhir import bundle
 from services.journey.fhir_example import example_events
-from tests.support.events import SYNTHETIC_IDENTITY, T0, approved, referred, screened, stamp
 
 Resource = dict[str, Any]
 

@@ -16,9 +16,9 @@ from contracts.coaching import (
 from contracts.scheduling import BoosterProposed, CourseBlocked, CourseExtended, ProposalDecided
 from contracts.session import UnsafeDoseDetected
 from contracts.vocabulary import Protocol, TaskKind
+from harness.events import T0, stamp
 from services.journey.domain import Journey, add
 from services.journey.queries import dashboard
-from tests.support.events import T0, stamp
 
 PID = "pat-new"
 

@@ -21,8 +21,8 @@ from contracts.vocabulary import (
     RiskSeverity,
     TaskKind,
 )
+from harness.events import T0, approved, referred, screened, stamp
 from services.journey.domain import Journey, add
-from tests.support.events import T0, approved, referred, screened, stamp
 
 PID = "pat-prop"
 FLAG = uuid.UUID(int=999)

@@ -24,10 +24,12 @@ class AlwaysOvertaken(MemoryCollection):
 
     writes = 0
 
-    async def replace_one(self, query: dict[str, Any], doc: dict[str, Any]) -> Any:
+    async def replace_one(
+        self, query: dict[str, Any], doc: dict[str, Any], upsert: bool = False
+    ) -> Any:
         self.writes += 1
         self.docs[query["_id"]]["version"] += 1
-        return await super().replace_one(query, doc)
+        return await super().replace_one(query, doc, upsert)
 
 
 async def test_a_write_that_keeps_losing_gives_up_after_the_bound_and_writes_nothing() -> None:

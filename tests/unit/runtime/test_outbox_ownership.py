@@ -8,9 +8,9 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
+from harness.events import referred, stamp
 from services.runtime.aggregate import AggregateStore
 from services.runtime.outbox import relay_outbox
-from tests.support.events import referred, stamp
 from tests.support.memory import MemoryCollection
 
 

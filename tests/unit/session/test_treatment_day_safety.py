@@ -12,6 +12,7 @@ from contracts.intake import Identity, MedicationInteractionFlagged, PatientRefe
 from contracts.scheduling import AppointmentCancelled
 from contracts.session import DoseAdministered, PatientCheckedIn
 from contracts.vocabulary import AdverseEventSeverity, Decision, Interaction, Protocol
+from harness.events import SYNTHETIC_DATA_KEY
 from services.runtime.crypto import seal
 from services.session.absorb import absorb
 from services.session.chart import ObservedAtOutOfRangeError
@@ -38,7 +39,6 @@ from services.session.safety import (
     decide_acknowledge_flag,
     decide_adverse_event,
 )
-from tests.support.events import SYNTHETIC_DATA_KEY
 from tests.unit.session.builders import (
     APPOINTMENT,
     PATIENT,

@@ -1,4 +1,5 @@
-"""Builders of well-formed events for tests (no real patient data: synthetic ids only)."""
+"""Builders of well-formed events for the tests and the benchmarks (no real patient data:
+synthetic ids only)."""
 
 from __future__ import annotations
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from aiokafka import AIOKafkaProducer
+
 from contracts import EventBase, Topic
 from contracts.scheduling import AppointmentBooked, CourseScheduled
 from contracts.vocabulary import AppointmentKind, Protocol
-from tests.support.events import T0, approved, referred, screened, stamp
+from harness.events import T0, approved, referred, screened, stamp
+from services.runtime.settings import Settings
 
 
 def patient_events(n: int) -> list[tuple[Topic, EventBase]]:
@@ -30,3 +33,20 @@ def patient_events(n: int) -> list[tuple[Topic, EventBase]]:
                                              starts_at=T0 + timedelta(days=1),
                                              ends_at=T0 + timedelta(days=1, hours=1))),
     ]  # fmt: skip
+
+
+async def publish_all(settings: Settings, patients: int) -> int:
+    """Publish `patient_events` for `patients` patients, keyed by patient; return the count."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    sent = 0
+    try:
+        for n in range(patients):
+            for topic, event in patient_events(n):
+                await producer.send(settings.kafka_topic_prefix + topic, event.to_bytes(),
+                                    key=event.patient_id.encode())  # fmt: skip
+                sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
