@@ -38,7 +38,7 @@ FIRST_GENERATION = "journeys"
 INDEXES = ("site_id", "phase", "coach_id")
 SUMMARY = "_summary"
 """Suffix of the collection holding a generation's per-patient summaries (`queries`)."""
-PARALLEL = 32
+PARALLEL = 16
 """Aggregates of one batch loaded and committed concurrently."""
 
 

@@ -62,7 +62,7 @@ class BatchConsumer:
     apply: ApplyGroup
     dead_letters: DeadLetterPolicy
     metrics: Metrics | None = None
-    concurrency: int = 32
+    concurrency: int = 16
     _limit: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
