@@ -37,6 +37,7 @@ from contracts.catalog import UnknownEventType
 from services.runtime.consumer import decode, ignore
 from services.runtime.dead_letter import INFRASTRUCTURE, POISON
 from services.runtime.logging import get_logger
+from services.runtime.tracing import consuming
 
 if TYPE_CHECKING:
     from services.runtime.dead_letter import DeadLetterPolicy
@@ -106,8 +107,13 @@ class BatchConsumer:
     async def _group(self, key: str, found: list[tuple[Any, EventBase]]) -> None:
         """All of one aggregate's events in one commit; on a lasting failure, one by one."""
         events = [event for _, event in found]
+        record, last = found[-1]
+        for earlier, event in found[:-1]:
+            with consuming(earlier, f"{self.group}.{earlier.topic}", event.event_type):
+                pass
         async with self._limit:
-            error = await self._attempts(key, events)
+            with consuming(record, f"{self.group}.{record.topic}", last.event_type):
+                error = await self._attempts(key, events)
             if error is None:
                 self._count(found[0][0].topic, "handled", len(found))
                 return

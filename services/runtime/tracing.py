@@ -103,6 +103,27 @@ def resumed(headers: Mapping[str, str] | None) -> Iterator[None]:
         context.detach(token)
 
 
+def record_carrier(record: Any) -> dict[str, str]:
+    """The trace-context headers of a consumed Kafka record (empty when it has none)."""
+    wanted = {"traceparent", "tracestate"}
+    return {k: v.decode() for k, v in (getattr(record, "headers", None) or ()) if k in wanted}
+
+
+@contextmanager
+def consuming(record: Any, group: str, event_type: str) -> Iterator[None]:
+    """A consumer span for one record of a batch, in the trace the record carries, so a
+    batched consumer still joins each clinical act's trace (group and event type as
+    attributes, as the one-at-a-time consumer sets them)."""
+    with resumed(record_carrier(record)):
+        span = trace.get_tracer("kap.batch").start_span(
+            f"{getattr(record, 'topic', '')} process", kind=trace.SpanKind.CONSUMER
+        )
+        span.set_attribute("messaging.consumer.group.name", group)
+        span.set_attribute("kap.event_type", event_type)
+        with trace.use_span(span, end_on_exit=True):
+            yield
+
+
 def _without_key(attrs: dict[str, Any]) -> dict[str, Any]:
     attrs.pop(SpanAttributes.MESSAGING_KAFKA_MESSAGE_KEY, None)
     return attrs
