@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 
 from contracts import EventBase
 from contracts.envelope import Stamp
-from services.runtime.aggregate import AggregateStore, Retry
+from services.runtime.aggregate import AggregateStore, ConcurrentUpdate, Retry
 from services.runtime.mongo import Document
 from services.scheduling.course import Course
 from services.scheduling.decision import Context, Outcome
@@ -84,7 +84,11 @@ class Booking:
 
     @asynccontextmanager
     async def hold(self, _course: Course, _events: Sequence[EventBase]) -> AsyncIterator[None]:
-        """Reserve the decided slots for the commit; undo them if it fails."""
+        """Reserve the decided slots for the commit; undo them when the commit certainly did
+        not happen (a lost compare-and-set). Any other failure may have hit a commit that
+        landed (a database restart mid-write): the reservations and the intent stay for the
+        orphan sweep, which keeps them if the course holds the appointment and frees them
+        otherwise, so a slot is never freed under a booking that exists."""
         assert self.outcome is not None
         assert self.network is not None
         outcome, now = self.outcome, self.stamp.now
@@ -100,7 +104,7 @@ class Booking:
             raise
         try:
             yield
-        except BaseException:
+        except ConcurrentUpdate:
             await self.reservations.release([h.appointment_id for h in outcome.take], {})
             await self.reservations.done(intent)
             raise

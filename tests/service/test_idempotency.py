@@ -10,6 +10,7 @@ from typing import Any, cast
 import httpx
 import pytest
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+from pymongo.errors import AutoReconnect
 
 from harness.running import auth
 from services.runtime.auth import Role
@@ -105,3 +106,31 @@ async def test_a_key_reused_for_another_command_is_refused_naming_the_header(
     assert first.status_code == 201
     assert other.status_code == 422
     assert other.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+
+
+async def test_a_commit_that_landed_but_answered_an_outage_keeps_its_slots_reserved(
+    world: World,
+) -> None:
+    """Found by the fault-injection runs (a database restart mid-write): the booking's course
+    was stored but its chair was freed, and another patient was booked into the same chair.
+    Only a lost compare-and-set certainly wrote nothing; anything else keeps the reservations
+    for the orphan sweep to reconcile against the course."""
+    client, db = world
+    courses = db["courses"]
+    replace = courses.replace_one
+
+    async def lands_then_fails(query: Any, doc: Any, upsert: bool = False) -> Any:
+        await replace(query, doc, upsert)
+        raise AutoReconnect("connection closed")
+
+    courses.replace_one = lands_then_fails  # type: ignore[method-assign]
+    answer = await client.post(
+        "/patients/pat-k1/appointments", **booking("book-5", next_weekday_at(0, 15, weeks=5))
+    )
+    courses.replace_one = replace  # type: ignore[method-assign]
+
+    assert answer.status_code == 503, answer.text
+    stored = told(db, "pat-k1", "AppointmentBooked")[-1]["appointment_id"]
+    held = [r for r in db["reservations"].docs.values() if r["appointment_id"] == stored]
+    assert held, "the stored booking's slots are still reserved"
+    assert db["reservation_intents"].docs, "the intent is left for the orphan sweep"
