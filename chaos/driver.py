@@ -44,9 +44,16 @@ def iso(at: datetime) -> str:
     return at.isoformat()
 
 
+RUN_ENDED = threading.Event()
+"""Set when the load stops: journeys in flight stop at their next wait (what they had sent
+stays in the ledger and is checked), so the quiet period starts on time."""
+
+
 def wait_for(probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if RUN_ENDED.is_set():
+            raise Stalled("the run's end")
         found = probe()
         if found:
             return found
@@ -252,6 +259,8 @@ def drive(client: Client, until: threading.Event, workers: int, first: int = 1) 
     how many were started."""
     numbers = iter(range(first, 1_000_000))
     lock = threading.Lock()
+    RUN_ENDED.clear()
+    threading.Thread(target=lambda: RUN_ENDED.set() if until.wait() else None, daemon=True).start()
 
     def worker() -> None:
         mine = client.fresh()
