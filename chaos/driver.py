@@ -118,6 +118,8 @@ def journey(client: Client, n: int) -> None:
 
     def first_dose() -> str | None:
         course = c.get("scheduling", f"/patients/{pid}/course", Role.NURSE) or {}
+        if course.get("status") == "blocked":
+            raise Stalled("course blocked (no capacity)")
         doses = [a for a in course.get("appointments", []) if a["kind"] == "dosing"]
         return min(doses, key=lambda a: a["starts_at"])["appointment_id"] if doses else None
 
