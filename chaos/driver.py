@@ -27,7 +27,7 @@ TRIALS = [
 ]
 FOLLOW_UP = frozenset({"integration_booking", "coach_check_in", "lifestyle_plan", "phq9"})
 """The follow-up plan coaching creates after a discharge (DESIGN: after treatment)."""
-NOT_YET_KNOWN = frozenset({"NoDosingBooking", "EligibilityNotApproved"})
+NOT_YET_KNOWN = frozenset({"NoDosingBooking", "EligibilityNotApproved", "PatientNotFound"})
 """Refusals of a check-in while session has not yet consumed the facts it needs."""
 WAIT_S = 120.0
 """How long a journey waits for an effect of another service (a booking, the plan)."""
@@ -136,9 +136,9 @@ def journey(client: Client, n: int) -> None:
     nurse = {"subject": "rn-chaos"}
 
     def check_in() -> Any:
-        """Session learns of the approval and the booking from intake's and scheduling's
-        events: until it has, a check-in is refused (409), and the nurse tries again, as the
-        demo does."""
+        """Session learns of the patient, the approval and the booking from intake's and
+        scheduling's events: until it has, a check-in is refused (404, 409), and the nurse
+        tries again, as the demo does."""
         body = {"appointment_id": appointment, "observed_at": at(0)}
         try:
             return c.command(
