@@ -179,14 +179,17 @@ def compare(ledger: Ledger, seen: Observed) -> list[Finding]:
     for c in ledger.of("approval"):
         pid = c.patient_id or ""
         expect("approval", c, len(events("EligibilityDecided", pid)))
-        expect("course scheduled", c, len(events("CourseScheduled", pid)))
+        # scheduling answers an approval with a course booked, or blocked (no capacity)
+        scheduled = len(events("CourseScheduled", pid))
+        decided = scheduled or min(len(events("CourseBlocked", pid)), 1)
+        expect("course decision", c, decided)
         course = seen.courses.get(pid) or {}
         live = [
             a
             for a in course.get("appointments", [])
             if a["kind"] == "dosing" and a["status"] == "booked"
         ]
-        if c.outcome == "accepted" and not live:
+        if c.outcome == "accepted" and not live and course.get("status") != "blocked":
             add("lost", "dosing booking", c, pid)
         for number, n in Counter(a["dose_number"] for a in live).items():
             if n > 1:

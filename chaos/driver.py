@@ -27,7 +27,7 @@ TRIALS = [
 ]
 FOLLOW_UP = frozenset({"integration_booking", "coach_check_in", "lifestyle_plan", "phq9"})
 """The follow-up plan coaching creates after a discharge (DESIGN: after treatment)."""
-NOT_YET_KNOWN = frozenset({"NoDosingBooking", "EligibilityNotApproved"})
+NOT_YET_KNOWN = frozenset({"NoDosingBooking", "EligibilityNotApproved", "PatientNotFound"})
 """Refusals of a check-in while session has not yet consumed the facts it needs."""
 WAIT_S = 120.0
 """How long a journey waits for an effect of another service (a booking, the plan)."""
@@ -44,9 +44,16 @@ def iso(at: datetime) -> str:
     return at.isoformat()
 
 
+RUN_ENDED = threading.Event()
+"""Set when the load stops: journeys in flight stop at their next wait (what they had sent
+stays in the ledger and is checked), so the quiet period starts on time."""
+
+
 def wait_for(probe: Callable[[], Any], timeout: float = WAIT_S) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if RUN_ENDED.is_set():
+            raise Stalled("the run's end")
         found = probe()
         if found:
             return found
@@ -111,6 +118,8 @@ def journey(client: Client, n: int) -> None:
 
     def first_dose() -> str | None:
         course = c.get("scheduling", f"/patients/{pid}/course", Role.NURSE) or {}
+        if course.get("status") == "blocked":
+            raise Stalled("course blocked (no capacity)")
         doses = [a for a in course.get("appointments", []) if a["kind"] == "dosing"]
         return min(doses, key=lambda a: a["starts_at"])["appointment_id"] if doses else None
 
@@ -127,9 +136,9 @@ def journey(client: Client, n: int) -> None:
     nurse = {"subject": "rn-chaos"}
 
     def check_in() -> Any:
-        """Session learns of the approval and the booking from intake's and scheduling's
-        events: until it has, a check-in is refused (409), and the nurse tries again, as the
-        demo does."""
+        """Session learns of the patient, the approval and the booking from intake's and
+        scheduling's events: until it has, a check-in is refused (404, 409), and the nurse
+        tries again, as the demo does."""
         body = {"appointment_id": appointment, "observed_at": at(0)}
         try:
             return c.command(
@@ -252,6 +261,8 @@ def drive(client: Client, until: threading.Event, workers: int, first: int = 1) 
     how many were started."""
     numbers = iter(range(first, 1_000_000))
     lock = threading.Lock()
+    RUN_ENDED.clear()
+    threading.Thread(target=lambda: RUN_ENDED.set() if until.wait() else None, daemon=True).start()
 
     def worker() -> None:
         mine = client.fresh()

@@ -77,6 +77,16 @@ def test_a_whole_journey_held_once_is_clean() -> None:
     assert compare(journey_ledger(), system()) == []
 
 
+def test_a_course_blocked_for_capacity_answers_the_approval() -> None:
+    seen = system()
+    seen.events = [e for e in seen.events if e["event_type"] != "CourseScheduled"]
+    seen.events.append(event(50, "CourseBlocked"))
+    seen.courses[PID] = {"patient_id": PID, "appointments": [], "status": "blocked"}
+    assert compare(journey_ledger(), seen) == []
+    seen.events.pop()
+    assert kinds(compare(journey_ledger(), seen)) == {("lost", "course decision")}
+
+
 def test_a_second_follow_up_task_for_one_discharge_is_a_duplicate() -> None:
     seen = system()
     seen.events.append(event(30, "FollowUpTaskCreated", kind="phq9", task_id="task-9"))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from chaos.faults import INFRA_KINDS
 from chaos.run import execute, summary
 from chaos.stack import ROOT, Stack, free_ports
 from tests.conftest import missing_infrastructure
@@ -52,7 +53,8 @@ def test_no_accepted_command_is_lost_or_applied_twice_while_processes_die(stack:
                              converge_seconds=150)  # fmt: skip
     print(summary(result))
     assert result.not_restored == [], "every process the schedule stopped is back"
-    assert set(result.faults) >= {"kafka", "postgres", "ferretdb", "kill", "pause", "kill-inflight"}
+    assert set(result.faults) >= {"kafka", "postgres", "ferretdb"}
+    assert sum(n for kind, n in result.faults.items() if kind not in INFRA_KINDS) >= 8
     assert result.commands["accepted"] >= 30, "the load kept flowing"
     assert result.lost == []
     unexplained = [d for d in result.duplicated if "re-sent" not in d]
