@@ -35,7 +35,7 @@ from faststream.message import StreamMessage
 from contracts import EventBase, parse_event
 from contracts.catalog import UnknownEventType
 from services.runtime.consumer import decode, ignore
-from services.runtime.dead_letter import INFRASTRUCTURE, POISON
+from services.runtime.dead_letter import POISON, outage
 from services.runtime.logging import get_logger
 from services.runtime.tracing import consuming
 
@@ -137,10 +137,10 @@ class BatchConsumer:
             try:
                 await self.apply(key, events)
                 return None
-            except INFRASTRUCTURE:
-                await asyncio.sleep(self.dead_letters.backoff_s)
-                raise
             except Exception as error:
+                if outage(error):
+                    await asyncio.sleep(self.dead_letters.backoff_s)
+                    raise
                 last = error
                 if attempt < self.dead_letters.max_attempts:
                     await asyncio.sleep(self.dead_letters.backoff_s * attempt)

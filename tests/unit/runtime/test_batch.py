@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 import pytest
-from pymongo.errors import AutoReconnect
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from contracts import EventBase, Topic
 from harness.events import T0, screened, stamp
@@ -18,6 +18,7 @@ from services.runtime import aggregate
 from services.runtime.batch import BatchConsumer
 from services.runtime.dead_letter import DeadLetterPolicy
 from tests.support.memory import MemoryDatabase
+from tests.support.outage import storage_down
 
 TOPIC = Topic.INTAKE.value
 GROUP = "kap-journey"
@@ -124,3 +125,21 @@ async def test_a_crash_mid_batch_redelivers_the_batch_without_double_effects() -
     assert sum(aggregate.DUPLICATES.values()) == duplicates + 2
     summaries = db["journeys_summary"].docs
     assert summaries[second[0].patient_id]["timeline_length"] == 3
+
+
+async def test_a_database_out_of_reach_behind_ferretdb_is_redelivered_not_dead_lettered() -> None:
+    """Found by a fault-injection run on the batched journey (seed 116): with PostgreSQL
+    restarting, FerretDB answers an InternalError, not a ConnectionFailure; the batch
+    dead-lettered seven events and a discharge never reached the journey."""
+    db, letters = MemoryDatabase(), Letters()
+    projections = Projections(cast(Any, db))
+    first, second = two_patients()
+
+    async def storage_restarting(patient_id: str, events: Sequence[EventBase]) -> None:
+        raise storage_down()
+
+    with pytest.raises(OperationFailure):
+        await consumer(projections, letters, storage_restarting).consume(records(first + second))
+    assert letters.sent == [], "an outage is redelivered, never dead-lettered"
+    await consumer(projections, letters).consume(records(first + second))
+    assert all(len(stored(db, e[0].patient_id)["state"]["timeline"]) == 3 for e in (first, second))
