@@ -93,9 +93,10 @@ class Booking:
         assert self.network is not None
         outcome, now = self.outcome, self.stamp.now
         intent = await self.reservations.intend(self.patient_id, outcome.take, now)
+        replaced: list[Document] = []
         try:
             kept = await self.reservations.take(
-                self.patient_id, outcome.take, self.network, now, self.live
+                self.patient_id, outcome.take, self.network, now, self.live, replaced
             )
         except SlotTaken as taken:
             await self.reservations.done(intent)
@@ -106,6 +107,7 @@ class Booking:
             yield
         except ConcurrentUpdate:
             await self.reservations.release([h.appointment_id for h in outcome.take], {})
+            await self.reservations.restore(replaced)
             await self.reservations.done(intent)
             raise
         await self.reservations.release(

@@ -14,6 +14,7 @@ reservations of intents older than the grace period whose appointment is not boo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -97,25 +98,40 @@ class Reservations:
         network: ClinicNetwork,
         now: datetime,
         live: set[str],
+        replaced: list[Document] | None = None,
     ) -> dict[str, set[str]]:
         """Insert every slot of every hold; all or nothing. Returns the reservation ids per
-        appointment. Raises SlotTaken (after undoing this call's inserts) when one is taken."""
+        appointment; `replaced` collects the patient's own reservations this call took over
+        (see `restore`). Raises SlotTaken (after undoing this call's inserts and take-overs)
+        when one is taken."""
         taken: dict[str, set[str]] = {}
         fresh: list[str] = []
+        took_over: list[Document] = [] if replaced is None else replaced
         try:
             for hold in holds:
                 ids = taken.setdefault(hold.appointment_id, set())
                 for claim in claims(hold.placement, patient_id, network):
                     for slot in grid_slots(hold.placement.starts_at, hold.placement.ends_at):
-                        rid, new = await self._seat(claim, slot, hold, patient_id, now, live)
+                        rid, new = await self._seat(
+                            claim, slot, hold, patient_id, now, live, took_over
+                        )
                         ids.add(rid)
                         if new:
                             fresh.append(rid)
         except SlotTaken:
             if fresh:
                 await self.slots.delete_many({"_id": {"$in": fresh}})
+            await self.restore(took_over)
             raise
         return taken
+
+    async def restore(self, replaced: Sequence[Document]) -> None:
+        """Give seats taken over from the patient's other reservations back to them, once the
+        decision that took them is undone: what looked like a crashed attempt may have been
+        another instance's booking that committed first, and its course still holds them."""
+        for doc in replaced:
+            with contextlib.suppress(DuplicateKeyError):
+                await self.slots.insert_one(doc)
 
     async def _seat(
         self,
@@ -125,6 +141,7 @@ class Reservations:
         patient_id: str,
         now: datetime,
         live: set[str],
+        took_over: list[Document],
     ) -> tuple[str, bool]:
         for seat in range(claim.capacity):
             rid = reservation_id(claim.resource, slot, seat)
@@ -150,6 +167,7 @@ class Reservations:
                     holder.get("patient_id") == patient_id
                     and holder.get("appointment_id") not in live
                 ):
+                    took_over.append(holder)
                     await self.slots.delete_one(
                         {"_id": rid, "appointment_id": holder.get("appointment_id")}
                     )
