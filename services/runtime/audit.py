@@ -16,14 +16,14 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contracts.audit import AuditAction, AuditedResource, AuditEntry, AuditOutcome
 from contracts.topics import AUDIT_TOPIC
 from services.runtime.aggregate import Publish
-from services.runtime.auth import Principal, decode_token
+from services.runtime.auth import bearer_principal
 from services.runtime.mongo import Document
 from services.runtime.refusals import NotFound, NotPermitted
 from services.runtime.settings import Settings
@@ -87,7 +87,8 @@ class AuditTrail:
     ) -> AuditEntry:
         """The entry for this request: the caller from its token (none if it has no valid
         one), the route template, and what the route noted (`disclosed_identity`)."""
-        caller = _caller(request)
+        settings: Settings = request.app.state.settings
+        caller = bearer_principal(settings, request.headers.get("authorization", ""))
         route = getattr(request.scope.get("route"), "path", request.url.path)
         return AuditEntry(
             entry_id=uuid4(),
@@ -104,18 +105,6 @@ class AuditTrail:
             outcome=outcome,
             identity_disclosed=bool(getattr(request.state, "identity_disclosed", False)),
         )
-
-
-def _caller(request: Request) -> Principal | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    settings: Settings = request.app.state.settings
-    try:
-        return decode_token(settings, token)
-    except HTTPException:
-        return None
 
 
 def outcome_of(error: Exception) -> AuditOutcome:

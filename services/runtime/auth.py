@@ -164,6 +164,18 @@ def decode_token(settings: Settings, token: str) -> Principal:
         raise _unauthorised(f"invalid token: {type(error).__name__}") from error
 
 
+def bearer_principal(settings: Settings, authorization: str) -> Principal | None:
+    """The caller named by an `Authorization: Bearer` header, or None when it is missing or
+    invalid (for code that must know who asked without refusing: the route answers 401)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    try:
+        return decode_token(settings, token)
+    except HTTPException:
+        return None
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -147,8 +148,6 @@ class IdempotencyKeys:
 
 
 async def _replayed(first: Document, scope: Scope, receive: Receive, send: Send) -> None:
-    from fastapi.responses import JSONResponse
-
     response = JSONResponse(
         first["body"], status_code=int(first["status"]), headers={"Idempotent-Replayed": "true"}
     )

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from faststream.kafka import KafkaBroker
 from faststream_fastapi import FastStreamAPI
@@ -29,7 +29,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts import EventBase, Stamp
 from services.runtime import audit, consumer, errors, idempotency, tracing
 from services.runtime.aggregate import AggregateStore, Indexed, oldest
-from services.runtime.auth import check_token_settings, decode_token
+from services.runtime.auth import Principal, bearer_principal, check_token_settings
 from services.runtime.dead_letter import DeadLetterPolicy
 from services.runtime.lag import consumer_lag
 from services.runtime.logging import configure_logging, get_logger
@@ -143,7 +143,7 @@ class Service:
         http.add_middleware(
             idempotency.IdempotencyKeys,
             responses=idempotency.Responses(service.db[idempotency.COLLECTION]),
-            subject_of=lambda authorization: subject_of(settings, authorization),
+            subject_of=lambda authorization: subject(bearer_principal(settings, authorization)),
         )
         http.state.service = service
         if clock is not None:
@@ -266,16 +266,8 @@ class Service:
             self.metrics.lag.labels(topic, f"{self.dead_letters.group}.{topic}").set(behind)
 
 
-def subject_of(settings: Settings, authorization: str) -> str | None:
-    """Who sent a request, from its bearer token; None when the token is missing or invalid
-    (the route answers 401)."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    try:
-        return decode_token(settings, token).subject
-    except HTTPException:
-        return None
+def subject(principal: Principal | None) -> str | None:
+    return principal.subject if principal else None
 
 
 def serve(app: Any, settings: Settings) -> None:
