@@ -95,6 +95,7 @@ class Service:
             settings.kafka_bootstrap_servers,
             acks="all",
             enable_idempotence=True,
+            linger_ms=settings.producer_linger_ms,
             client_id=group,
             middlewares=(
                 tracing.kafka_middleware(),
