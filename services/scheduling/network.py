@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -197,11 +198,20 @@ class ClinicNetwork(BaseModel):
     sites: tuple[Site, ...] = ()
     providers: tuple[Provider, ...] = ()
 
+    @cached_property
+    def _sites(self) -> dict[str, Site]:
+        return {s.site_id: s for s in reversed(self.sites)}  # the first of an id wins
+
+    @cached_property
+    def _providers(self) -> dict[str, Provider]:
+        return {p.provider_id: p for p in reversed(self.providers)}
+
     def site(self, site_id: str) -> Site | None:
-        return next((s for s in self.sites if s.site_id == site_id), None)
+        """By id, without a scan: a booking decision asks for every placement it tries."""
+        return self._sites.get(site_id)
 
     def provider(self, provider_id: str) -> Provider | None:
-        return next((p for p in self.providers if p.provider_id == provider_id), None)
+        return self._providers.get(provider_id)
 
     def staff(self, site_id: str, role: ProviderRole) -> tuple[Provider, ...]:
         return tuple(p for p in self.providers if p.role is role and site_id in p.sites)

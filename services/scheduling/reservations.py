@@ -21,7 +21,7 @@ from typing import Any
 from uuid import uuid4
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.runtime.mongo import Document
 from services.scheduling.course import Course
@@ -33,6 +33,25 @@ from services.scheduling.slots import Claim, Occupancy, claims, grid_slots
 
 def reservation_id(resource: str, slot: datetime, seat: int) -> str:
     return f"{resource}@{slot.astimezone(UTC):%Y-%m-%dT%H:%M}#{seat}"
+
+
+DUPLICATE_KEY = 11000
+
+
+def seat_doc(
+    claim: Claim, slot: datetime, seat: int, hold: Hold, patient_id: str, now: datetime
+) -> Document:
+    return {
+        "_id": reservation_id(claim.resource, slot, seat),
+        "resource": claim.resource,
+        "slot": slot,
+        "day": slot.astimezone(UTC).date().isoformat(),
+        "seat": seat,
+        "appointment_id": hold.appointment_id,
+        "patient_id": patient_id,
+        "site_id": hold.placement.site_id,
+        "held_at": now,
+    }
 
 
 class Reservations:
@@ -107,23 +126,48 @@ class Reservations:
         taken: dict[str, set[str]] = {}
         fresh: list[str] = []
         took_over: list[Document] = [] if replaced is None else replaced
+        wanted = [
+            (hold, claim, slot)
+            for hold in holds
+            for claim in claims(hold.placement, patient_id, network)
+            for slot in grid_slots(hold.placement.starts_at, hold.placement.ends_at)
+        ]
         try:
-            for hold in holds:
+            contested = await self._first_seats(wanted, patient_id, now)
+            for n, (hold, claim, slot) in enumerate(wanted):
                 ids = taken.setdefault(hold.appointment_id, set())
-                for claim in claims(hold.placement, patient_id, network):
-                    for slot in grid_slots(hold.placement.starts_at, hold.placement.ends_at):
-                        rid, new = await self._seat(
-                            claim, slot, hold, patient_id, now, live, took_over
-                        )
-                        ids.add(rid)
-                        if new:
-                            fresh.append(rid)
+                if n not in contested:
+                    ids.add(reservation_id(claim.resource, slot, 0))
+                    fresh.append(reservation_id(claim.resource, slot, 0))
+                    continue
+                rid, new = await self._seat(claim, slot, hold, patient_id, now, live, took_over)
+                ids.add(rid)
+                if new:
+                    fresh.append(rid)
         except SlotTaken:
             if fresh:
                 await self.slots.delete_many({"_id": {"$in": fresh}})
             await self.restore(took_over)
             raise
         return taken
+
+    async def _first_seats(
+        self, wanted: Sequence[tuple[Hold, Claim, datetime]], patient_id: str, now: datetime
+    ) -> set[int]:
+        """Insert seat 0 of every wanted slot in one round trip (a course holds hundreds);
+        returns the positions whose seat 0 was already held, for `_seat` to settle one by one.
+        Any other error is raised: the intent's sweep releases what this call inserted."""
+        docs = [seat_doc(c, s, 0, h, patient_id, now) for h, c, s in wanted]
+        if not docs:
+            return set()
+        try:
+            await self.slots.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return {int(e["index"]) for e in errors}
+        return set()
 
     async def restore(self, replaced: Sequence[Document]) -> None:
         """Give seats taken over from the patient's other reservations back to them, once the
@@ -145,17 +189,7 @@ class Reservations:
     ) -> tuple[str, bool]:
         for seat in range(claim.capacity):
             rid = reservation_id(claim.resource, slot, seat)
-            doc = {
-                "_id": rid,
-                "resource": claim.resource,
-                "slot": slot,
-                "day": slot.astimezone(UTC).date().isoformat(),
-                "seat": seat,
-                "appointment_id": hold.appointment_id,
-                "patient_id": patient_id,
-                "site_id": hold.placement.site_id,
-                "held_at": now,
-            }
+            doc = seat_doc(claim, slot, seat, hold, patient_id, now)
             try:
                 await self.slots.insert_one(doc)
                 return rid, True

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 Document = dict[str, Any]
 
@@ -152,10 +152,20 @@ class MemoryCollection:
             raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
         self.docs[doc["_id"]] = copy.deepcopy(doc)
 
-    async def insert_many(self, docs: list[Document]) -> None:
-        """Ordered, like PyMongo's default: stops at the first duplicate `_id`."""
-        for doc in docs:
-            await self.insert_one(doc)
+    async def insert_many(self, docs: list[Document], ordered: bool = True) -> None:
+        """Ordered, like PyMongo's default: stops at the first duplicate `_id`. Unordered:
+        inserts every other document, then raises BulkWriteError naming the duplicates'
+        positions (code 11000), as MongoDB and FerretDB do."""
+        failed: list[dict[str, Any]] = []
+        for n, doc in enumerate(docs):
+            try:
+                await self.insert_one(doc)
+            except DuplicateKeyError:
+                if ordered:
+                    raise
+                failed.append({"index": n, "code": 11000, "errmsg": "duplicate key"})
+        if failed:
+            raise BulkWriteError({"writeErrors": failed, "nInserted": len(docs) - len(failed)})
 
     async def replace_one(self, query: Document, doc: Document, upsert: bool = False) -> Result:
         await self._yield()
