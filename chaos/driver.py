@@ -65,6 +65,16 @@ class Stalled(RuntimeError):
     pass
 
 
+def step(kind: str, action: Callable[[], None]) -> None:
+    """Run the `kind` step; an indeterminate one (answer lost, retry refused) most likely
+    ran: go on."""
+    try:
+        action()
+    except Refused as refused:
+        if refused.command.outcome != "indeterminate":
+            raise
+
+
 def referral(site: str, n: int) -> dict[str, Any]:
     return {
         "site_id": site,
@@ -85,6 +95,12 @@ def referral(site: str, n: int) -> dict[str, Any]:
 
 def journey(client: Client, n: int) -> None:
     """Patient `n` from referral to a completed follow-up task; stops at a refusal."""
+    follow_up(client, treat(client, n))
+
+
+def treat(client: Client, n: int) -> str:
+    """Patient `n` from referral to discharge on their first treatment day; returns the
+    patient id once the discharge was accepted (raises Refused or Stalled otherwise)."""
     site = SITES[n % len(SITES)]
     north = site == "site-north"
     c, coordinator = client, Role.INTAKE_COORDINATOR
@@ -195,14 +211,6 @@ def journey(client: Client, n: int) -> None:
             **nurse,
         )
 
-    def step(kind: str, action: Callable[[], None]) -> None:
-        """An indeterminate step (answer lost, retry refused) most likely ran: go on."""
-        try:
-            action()
-        except Refused as refused:
-            if refused.command.outcome != "indeterminate":
-                raise
-
     step("vitals", lambda: vitals(132, 84, 10))
     dose = {
         "dose_mg": 56 if north else 35,
@@ -231,6 +239,12 @@ def journey(client: Client, n: int) -> None:
             **nurse,
         ),
     )
+
+    return str(pid)
+
+
+def follow_up(c: Client, pid: str) -> None:
+    """The coach completes the lifestyle-plan task of the plan coaching made at discharge."""
 
     def plan() -> dict[str, Any] | None:
         found = c.get("journey", f"/patients/{pid}/journey", Role.OPS) or {}
