@@ -100,15 +100,19 @@ class Occupancy:
 
     def free(self, wanted: tuple[Claim, ...], start: datetime, end: datetime) -> bool:
         slots = grid_slots(start, end)
-        if any(
+        if self.full(wanted, slots):
+            return False
+        self.unknown.update(s.date() for s in slots if not self.knows(s))
+        return True
+
+    def full(self, wanted: tuple[Claim, ...], slots: list[datetime]) -> bool:
+        """Some claim is at capacity in a known slot (no record of unknown days)."""
+        return any(
             self.taken.get((c.resource, s), 0) >= c.capacity
             for c in wanted
             for s in slots
             if self.knows(s)
-        ):
-            return False
-        self.unknown.update(s.date() for s in slots if not self.knows(s))
-        return True
+        )
 
     def knows(self, slot: datetime) -> bool:
         return self.covers is None or slot.astimezone(UTC).date() in self.covers
@@ -189,19 +193,22 @@ def fit(
         spaces = [
             (None, r.room_id) for r in site.therapy_rooms if wanted.room_id in (None, r.room_id)
         ]
-    for chair_id, room_id in spaces:
-        for provider_id in providers:
-            placement = Placement(
-                site_id=site.site_id,
-                starts_at=start,
-                ends_at=end,
-                chair_id=chair_id,
-                room_id=room_id,
-                provider_id=provider_id,
-            )
-            if occupancy.free(claims(placement, patient_id, network), start, end):
-                return placement
-    return None
+    # Each resource is free or not on its own, so the first free (space, provider) pair in
+    # that order is the first free space with the first free provider: spaces + providers
+    # checks instead of their product (a grown network made the product the booking's cost).
+    slots = grid_slots(start, end)
+
+    def free(**parts: str | None) -> bool:
+        alone = Placement(site_id=site.site_id, starts_at=start, ends_at=end, **parts)
+        return not occupancy.full(claims(alone, patient_id, network), slots)
+
+    space = next(((c, r) for c, r in spaces if free(chair_id=c, room_id=r)), None)
+    provider = next((p for p in providers if free(provider_id=p)), None)
+    if space is None or provider is None:
+        return None
+    placement = Placement(site_id=site.site_id, starts_at=start, ends_at=end, chair_id=space[0],
+                          room_id=space[1], provider_id=provider)  # fmt: skip
+    return placement if occupancy.free(claims(placement, patient_id, network), start, end) else None
 
 
 def first_fit(
