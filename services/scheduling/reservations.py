@@ -36,6 +36,7 @@ def reservation_id(resource: str, slot: datetime, seat: int) -> str:
 
 
 DUPLICATE_KEY = 11000
+DELETE_CONCURRENCY = 16
 
 
 def seat_doc(
@@ -145,8 +146,7 @@ class Reservations:
                 if new:
                     fresh.append(rid)
         except SlotTaken:
-            if fresh:
-                await self.slots.delete_many({"_id": {"$in": fresh}})
+            await self.drop(fresh)
             await self.restore(took_over)
             raise
         return taken
@@ -168,6 +168,21 @@ class Reservations:
                 raise
             return {int(e["index"]) for e in errors}
         return set()
+
+    async def drop(self, ids: Sequence[str]) -> int:
+        """Delete reservations by id, each by its own `_id` equality: FerretDB 1.x runs an
+        `_id: {$in: [...]}` filter as a scan of the whole collection (the pipeline bench saw
+        93 such scans read 710k rows), an equality through the primary key."""
+        deleted = 0
+        for chunk in range(0, len(ids), DELETE_CONCURRENCY):
+            results = await asyncio.gather(
+                *(
+                    self.slots.delete_one({"_id": i})
+                    for i in ids[chunk : chunk + DELETE_CONCURRENCY]
+                )
+            )
+            deleted += sum(int(getattr(r, "deleted_count", 1)) for r in results)
+        return deleted
 
     async def restore(self, replaced: Sequence[Document]) -> None:
         """Give seats taken over from the patient's other reservations back to them, once the
@@ -222,9 +237,7 @@ class Reservations:
                 async for d in self.slots.find({"appointment_id": appointment_id}, {"_id": 1})
             ]
             stale = [i for i in ids if i not in kept]
-            if stale:
-                result = await self.slots.delete_many({"_id": {"$in": stale}})
-                dropped += int(getattr(result, "deleted_count", len(stale)))
+            dropped += await self.drop(stale)
         return dropped
 
     async def stale_intents(self, now: datetime, grace: timedelta) -> list[Document]:
@@ -245,9 +258,7 @@ class Reservations:
                 for d in docs
                 if not appointment.starts_at <= _aware(d["slot"]) < appointment.ends_at
             ]
-            if stale:
-                await self.slots.delete_many({"_id": {"$in": stale}})
-                dropped += len(stale)
+            dropped += await self.drop(stale)
         await self.intents.delete_one({"_id": intent["_id"]})
         return dropped
 

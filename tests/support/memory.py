@@ -79,6 +79,11 @@ def project(doc: Document, projection: Document | None) -> Document:
 class Result:
     matched_count: int
 
+    @property
+    def deleted_count(self) -> int:
+        """For a delete: the documents it removed (what it matched)."""
+        return self.matched_count
+
 
 class Cursor:
     def __init__(self, docs: list[Document]) -> None:
