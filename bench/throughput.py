@@ -21,6 +21,7 @@ from typing import Any
 
 from bench import ceilings
 from bench.deployment import throwaway
+from bench.pipeline import pipeline
 from bench.projection import projection
 from services.runtime.logging import configure_logging
 
@@ -36,6 +37,8 @@ TARGETS = {
     "live projection events/s": ">= 1,000 and >= 0.5x raw read+replace",
     "per-event cost 10k vs 1k patients": "<= 1.25x",
     "replay events/s": ">= 5,000",
+    "end-to-end p99 at 100 journeys/min": "<= 200 ms",
+    "idle RSS per service": "<= 150 MB",
 }
 
 
@@ -88,6 +91,8 @@ async def run(quick: bool) -> dict[str, Any]:
         await step("aiokafka_loop", results, ceilings.aiokafka_loop(settings, records // 5))
     await step(f"journey_{small}", results, projection(small))
     await step(f"journey_{large}", results, projection(large))
+    rates, seconds = ([100], 40.0) if quick else ([100, 150, 200, 300, 400, 80, 60, 40], 75.0)
+    await step("pipeline", results, pipeline(rates, seconds), timeout_s=900)
     await step("mongo_raw", results, asyncio.to_thread(raw_mongo, 1000 if quick else 5000))
     live = results[f"journey_{large}"].get("live_events_per_s")
     raw = results["mongo_raw"].get("read_replace_docs_per_s")
@@ -102,28 +107,45 @@ async def run(quick: bool) -> dict[str, Any]:
         ),
         "small_patients": small,
         "large_patients": large,
+        "pipeline_vs_kafka_consume": ratio(
+            results["pipeline"].get("max_flat_pipeline_events_per_s"),
+            results["kafka_tools"].get("consume_msgs_per_s"),
+        ),
     }
     results["targets"] = TARGETS
     return results
 
 
 def number(value: Any) -> str:
-    return f"{value:,.1f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {number(v)}" for k, v in value.items()) or "-"
+    return str(value)
+
+
+def rows_of(name: str, found: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for key, value in found.items():
+        if key == "steps":
+            for s in value:
+                rows += rows_of(f"{name} @{s['journeys_per_min_offered']}/min", s)
+        elif not key.startswith("load_"):
+            rows.append((name, key, number(value)))
+    if "load_before" in found:
+        rows.append((name, "load average before/after", f"{found['load_before']} / "
+                     f"{found.get('load_after', '-')}"))  # fmt: skip
+    return rows
 
 
 def table(results: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
     for name, found in results.items():
         if isinstance(found, dict) and name not in ("targets",):
-            for key, value in found.items():
-                if not key.startswith("load_"):
-                    rows.append((name, key, number(value)))
-            if "load_before" in found:
-                rows.append((name, "load average before/after", f"{found['load_before']} / "
-                             f"{found.get('load_after', '-')}"))  # fmt: skip
+            rows += rows_of(name, found)
     rows += [("target", k, v) for k, v in TARGETS.items()]
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{a:<{width[0]}}  {b:<{width[1]}}  {c:>{width[2]}}" for a, b, c in rows)
+    width = [max(len(r[i]) for r in rows) for i in range(2)]
+    return "\n".join(f"{a:<{width[0]}}  {b:<{width[1]}}  {c}" for a, b, c in rows)
 
 
 def main() -> None:
