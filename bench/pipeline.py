@@ -31,7 +31,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -259,13 +259,14 @@ async def run_step(
     let the journeys in flight finish (60 s at most)."""
     interval = 60.0 / step.rate
     samples: list[tuple[float, int]] = []
+    futures: list[Future[None]] = []
     pool = ThreadPoolExecutor(256, thread_name_prefix="journey")
     events_before, started = await kafka.events(), time.perf_counter()
     cpu_before = cpu_by_process(stack, INFRA_DIR)
     next_start, next_sample, n = started, started, first
     while (now := time.perf_counter()) - started < step.seconds:
         while next_start <= now:
-            pool.submit(one_journey, client, n, step)
+            futures.append(pool.submit(one_journey, client, n, step))
             n, step.started, next_start = n + 1, step.started + 1, next_start + interval
         if now >= next_sample:
             samples.append((now - started, await kafka.lag()))
@@ -275,7 +276,12 @@ async def run_step(
     events = await kafka.events() - events_before
     lagging = {g: n for g, n in (await kafka.lags()).items() if n}
     cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_by_process(stack, INFRA_DIR).items()}
-    await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=False)
+    # Journeys in flight may finish (their latencies count) for as long as the step ran, at
+    # most a minute; then the rest stop at their next wait (counted as stalled).
+    await asyncio.to_thread(wait, futures, timeout=min(60.0, step.seconds))
+    driver.RUN_ENDED.set()
+    await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+    driver.RUN_ENDED.clear()
     tail = [(t, lag) for t, lag in samples if t >= step.seconds / 2]
     growth = trend(tail)
     events_per_s = events / window
@@ -329,7 +335,7 @@ async def pipeline(rates: list[int], seconds: float) -> dict[str, Any]:
             for name in SERVICES:
                 stack.start_service(name)
             await wait_healthy(stack)
-            await asyncio.sleep(10)
+            await asyncio.sleep(5)  # settled: the idle RSS
             found: dict[str, Any] = {
                 "rss_idle_mb": {s: rss_mb(stack.pid(s)).get("VmRSS") for s in SERVICES}
             }

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench import ceilings
 from bench.deployment import throwaway
+from bench.knobs import knobs
 from bench.pipeline import pipeline
 from bench.projection import projection
 from services.runtime.logging import configure_logging
@@ -89,9 +90,11 @@ async def run(quick: bool) -> dict[str, Any]:
         await step("kafka_tools", results, asyncio.to_thread(ceilings.kafka_tools, settings,
                                                              records))  # fmt: skip
         await step("aiokafka_loop", results, ceilings.aiokafka_loop(settings, records // 5))
+        if not quick:
+            await step("latency_knobs", results, knobs(settings))
     await step(f"journey_{small}", results, projection(small))
     await step(f"journey_{large}", results, projection(large))
-    rates, seconds = ([100], 40.0) if quick else ([100, 150, 200, 300, 400, 80, 60, 40], 75.0)
+    rates, seconds = ([100], 30.0) if quick else ([100, 150, 200, 300, 400, 80, 60, 40], 75.0)
     await step("pipeline", results, pipeline(rates, seconds), timeout_s=900)
     await step("mongo_raw", results, asyncio.to_thread(raw_mongo, 1000 if quick else 5000))
     live = results[f"journey_{large}"].get("live_events_per_s")
