@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -29,6 +29,7 @@ from services.journey import domain
 from services.journey.domain import Journey
 from services.journey.queries import SUMMARY_INDEXES, summary_of
 from services.runtime.aggregate import AggregateStore
+from services.runtime.bulk import apply_many, insert_all
 from services.runtime.mongo import Document
 
 POINTER_TTL_S = 1.0
@@ -101,6 +102,15 @@ class Projections:
         for name in filter(None, (pointer["active"], pointer["building"])):
             await project_group(self.store(name), self.summaries_of(name), patient_id, events)
 
+    async def apply_all(self, batches: Mapping[str, Sequence[EventBase]]) -> set[str]:
+        """Project a batch's patients with one bulk write per generation; return the patients
+        stored in every generation (the caller applies the others one by one)."""
+        pointer = await self.pointer()
+        stored = set(batches)
+        for name in filter(None, (pointer["active"], pointer["building"])):
+            stored &= await project_many(self.store(name), self.summaries_of(name), batches)
+        return stored
+
     def summaries_of(self, generation: str) -> AsyncCollection[Document]:
         return self.db[generation + SUMMARY]
 
@@ -161,28 +171,62 @@ async def project_group(
         await write_summary(summaries, summary_of(applied.state))
 
 
+async def project_many(
+    store: AggregateStore[Journey],
+    summaries: AsyncCollection[Document],
+    batches: Mapping[str, Sequence[EventBase]],
+) -> set[str]:
+    """`project_group` for many patients (`services.runtime.bulk`): one load each, one insert
+    of the new journeys and of their summaries, a replace of each other one. Returns the
+    patients stored; the others lost a race or failed to project, and go through
+    `project_group`."""
+    applied = await apply_many(
+        store, batches, lambda patient_id, journey, fresh: (
+            domain.add_all(journey, patient_id, fresh), [])
+    )  # fmt: skip
+    created = [summary_of(a.state) for a in applied.values() if a.state and a.created]
+    inserted = await insert_all(summaries, created)
+    rewritten = [row for i, row in enumerate(created) if i not in inserted]
+    rewritten += [summary_of(a.state) for a in applied.values() if a.state and not a.created]
+    limit = asyncio.Semaphore(PARALLEL)
+
+    async def rewrite(row: Document) -> None:
+        async with limit:
+            await write_summary(summaries, row)
+
+    await asyncio.gather(*(rewrite(row) for row in rewritten))
+    return set(applied)
+
+
+def _newer(summary: Document) -> Document:
+    return {"_id": summary["_id"], "timeline_length": {"$lt": summary["timeline_length"]}}
+
+
 async def write_summary(summaries: AsyncCollection[Document], summary: Document) -> None:
     """Replace the patient's summary unless a longer timeline's is already stored (another
     instance got there first): that upsert finds no match and its insert a duplicate id."""
-    newer = {"_id": summary["_id"], "timeline_length": {"$lt": summary["timeline_length"]}}
     with contextlib.suppress(DuplicateKeyError):
-        await summaries.replace_one(newer, summary, upsert=True)
+        await summaries.replace_one(_newer(summary), summary, upsert=True)
 
 
 async def project_batch(
     store: AggregateStore[Journey], summaries: AsyncCollection[Document], events: list[EventBase]
 ) -> None:
-    """Project a replay batch: one load and one commit per patient, patients in parallel."""
+    """Project a replay batch: one bulk write for the batch's patients; a patient the bulk
+    did not store (a race with the live consumer's dual write) gets its own commit."""
     by_patient: dict[str, list[EventBase]] = {}
     for event in events:
         by_patient.setdefault(event.patient_id, []).append(event)
+    stored = await project_many(store, summaries, by_patient)
     limit = asyncio.Semaphore(PARALLEL)
 
     async def one(patient_id: str, theirs: list[EventBase]) -> None:
         async with limit:
             await project_group(store, summaries, patient_id, theirs)
 
-    await asyncio.gather(*(one(pid, theirs) for pid, theirs in by_patient.items()))
+    await asyncio.gather(
+        *(one(pid, theirs) for pid, theirs in by_patient.items() if pid not in stored)
+    )
 
 
 async def content_hash(store: AggregateStore[Journey]) -> tuple[int, str]:
