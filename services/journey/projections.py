@@ -230,13 +230,18 @@ async def project_batch(
 
 
 async def content_hash(store: AggregateStore[Journey]) -> tuple[int, str]:
-    """(documents, sha256 of every journey's state in _id order): equal content, equal hash."""
+    """(documents, sha256 over every journey's state digest in _id order): equal content, equal
+    hash. The digests are ordered here, not the documents by the database: FerretDB sorts in
+    memory, after reading every document (23 s of 10,000 journeys, superlinear, in a rebuild
+    under load)."""
+    states: list[tuple[str, bytes]] = []
+    async for doc in store.collection.find({}, {"state": 1}):
+        state = json.dumps(doc["state"], sort_keys=True, default=str).encode()
+        states.append((str(doc["_id"]), hashlib.sha256(state).digest()))
     digest = hashlib.sha256()
-    count = 0
-    async for doc in store.collection.find({}, {"state": 1}).sort("_id", 1):
-        digest.update(json.dumps(doc["state"], sort_keys=True, default=str).encode())
-        count += 1
-    return count, digest.hexdigest()
+    for _, each in sorted(states):
+        digest.update(each)
+    return len(states), digest.hexdigest()
 
 
 def as_dict(pointer: Document) -> dict[str, Any]:
