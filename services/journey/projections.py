@@ -103,8 +103,8 @@ class Projections:
             await project_group(self.store(name), self.summaries_of(name), patient_id, events)
 
     async def apply_all(self, batches: Mapping[str, Sequence[EventBase]]) -> set[str]:
-        """Project a batch's patients with one bulk write per generation; return the patients
-        stored in every generation (the caller applies the others one by one)."""
+        """Project a batch's patients together in each generation (`project_many`); return
+        the patients stored in every generation (the caller applies the others one by one)."""
         pointer = await self.pointer()
         stored = set(batches)
         for name in filter(None, (pointer["active"], pointer["building"])):
@@ -212,7 +212,7 @@ async def write_summary(summaries: AsyncCollection[Document], summary: Document)
 async def project_batch(
     store: AggregateStore[Journey], summaries: AsyncCollection[Document], events: list[EventBase]
 ) -> None:
-    """Project a replay batch: one bulk write for the batch's patients; a patient the bulk
+    """Project a replay batch: the batch's patients together (`project_many`); a patient it
     did not store (a race with the live consumer's dual write) gets its own commit."""
     by_patient: dict[str, list[EventBase]] = {}
     for event in events:

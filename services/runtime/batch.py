@@ -6,8 +6,9 @@ One fetch of up to `max_records` records is handled as a unit:
   dead-lettered alone, a type this build does not know is ignored (counted), as the
   one-at-a-time consumer does (`services.runtime.consumer`);
 - the good events are grouped by aggregate (the Kafka key, `patient_id`), in offset order;
-  with an `ApplyAll`, every group is first stored with one bulk write (`services.runtime.bulk`),
-  and only the groups it did not store (a lost compare-and-set, an event that fails to
+  with an `ApplyAll`, the groups are first stored together (`services.runtime.bulk`: one
+  insert of the new aggregates, a replace of each stored one), and only the groups it did not
+  store (a lost compare-and-set, an event that fails to
   project) are handed to `ApplyGroup`, concurrently, so an aggregate gets one load and one
   commit per batch, its inbox recording every event id;
 - a group whose handling fails is retried up to `max_attempts`; if it still fails, its
@@ -51,8 +52,9 @@ ApplyGroup = Callable[[str, Sequence[EventBase]], Awaitable[None]]
 """Store the effect of one aggregate's events (in offset order) with one commit."""
 
 ApplyAll = Callable[[Mapping[str, Sequence[EventBase]]], Awaitable[Collection[str]]]
-"""Store the effect of many aggregates' events with one bulk write; return the aggregates
-stored. The others go through `ApplyGroup`, which retries them and isolates a failing event."""
+"""Store the effect of many aggregates' events together (`services.runtime.bulk`); return
+the aggregates stored. The others go through `ApplyGroup`, which retries them and isolates a
+failing event."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class BatchConsumer:
         return None
 
     async def _all(self, groups: dict[str, list[tuple[Any, EventBase]]]) -> Collection[str]:
-        """The groups one bulk write stored (none without an `ApplyAll`). An outage is
+        """The groups `ApplyAll` stored (none without one). An outage is
         re-raised (the batch is redelivered); any other failure leaves every group to the
         one-at-a-time path. The writes run in the consumer span of the batch's last record
         (they serve every record, and one trace must hold them); each other stored record
