@@ -175,14 +175,17 @@ async def project_many(
     store: AggregateStore[Journey],
     summaries: AsyncCollection[Document],
     batches: Mapping[str, Sequence[EventBase]],
+    *,
+    unloaded: bool = False,
 ) -> set[str]:
-    """`project_group` for many patients (`services.runtime.bulk`): one load each, one insert
-    of the new journeys and of their summaries, a replace of each other one. Returns the
-    patients stored; the others lost a race or failed to project, and go through
-    `project_group`."""
+    """`project_group` for many patients (`services.runtime.bulk`): one load each (none when
+    `unloaded`), one insert of the new journeys and of their summaries, a replace of each other
+    one. Returns the patients stored; the others lost a race, already existed (`unloaded`) or
+    failed to project, and go through `project_group`."""
     applied = await apply_many(
         store, batches, lambda patient_id, journey, fresh: (
-            domain.add_all(journey, patient_id, fresh), [])
+            domain.add_all(journey, patient_id, fresh), []),
+        unloaded=unloaded,
     )  # fmt: skip
     created = [summary_of(a.state) for a in applied.values() if a.state and a.created]
     inserted = await insert_all(summaries, created)
@@ -212,12 +215,14 @@ async def write_summary(summaries: AsyncCollection[Document], summary: Document)
 async def project_batch(
     store: AggregateStore[Journey], summaries: AsyncCollection[Document], events: list[EventBase]
 ) -> None:
-    """Project a replay batch: the batch's patients together (`project_many`); a patient it
-    did not store (a race with the live consumer's dual write) gets its own commit."""
+    """Project a replay batch: the batch's patients together (`project_many`), inserted
+    without loads, since the replay reads the topics in step and writes most patients once; a
+    patient already in the generation (written by an earlier batch, or by the live consumer's
+    dual write) fails its insert and gets its own load and commit."""
     by_patient: dict[str, list[EventBase]] = {}
     for event in events:
         by_patient.setdefault(event.patient_id, []).append(event)
-    stored = await project_many(store, summaries, by_patient)
+    stored = await project_many(store, summaries, by_patient, unloaded=True)
     limit = asyncio.Semaphore(PARALLEL)
 
     async def one(patient_id: str, theirs: list[EventBase]) -> None:

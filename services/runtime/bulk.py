@@ -58,13 +58,23 @@ async def apply_many(
     incoming: Mapping[str, Sequence[E]],
     decide: DecideMany[S, E],
     parallel: int = PARALLEL,
+    *,
+    unloaded: bool = False,
 ) -> dict[str, Applied[S]]:
     """Apply each aggregate's incoming events with one load each, one insert for all the new
     ones and a replace for each stored one; return the aggregates whose effect is stored
     (written now, or already in the inbox). An aggregate whose decision raised, or whose write
-    lost a race, is left out."""
+    lost a race, is left out.
+
+    `unloaded` skips the loads and decides every aggregate as new, for a writer that expects
+    none to exist (a replay into a fresh generation): an aggregate that does exist fails its
+    insert on the duplicate `_id` and is left out, so the caller's `apply` loads it."""
     async with store.locks.hold_all(incoming):
-        loaded = await load_all(store, list(incoming), parallel)
+        loaded: dict[str, Loaded[S]]
+        if unloaded:
+            loaded = {key: Loaded(key, 0, None, frozenset(), ()) for key in incoming}
+        else:
+            loaded = await load_all(store, list(incoming), parallel)
         done: dict[str, Applied[S]] = {}
         decided: dict[str, tuple[S, Sequence[EventBase], Document]] = {}
         for key, events in incoming.items():

@@ -1,4 +1,5 @@
-"""The replay's batches: topics read in step, so a patient's events land in one batch."""
+"""The replay's batches: topics read in step, so a patient's events land in one batch and
+most patients are inserted without a load."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any, cast
 
 from aiokafka import TopicPartition
 
+from harness.traffic import patient_events
+from services.journey.projections import Projections, project_batch
 from services.journey.rebuild import in_step
+from tests.support.memory import MemoryDatabase
 
 INTAKE, SCHEDULING = TopicPartition("intake", 0), TopicPartition("scheduling", 0)
 
@@ -61,3 +65,24 @@ async def test_a_patients_events_on_two_topics_are_replayed_in_one_batch_but_at_
     replayed = [r for batch in batches for r in batch]
     for records in topics.values():
         assert [r for r in replayed if r in records] == records, "each partition in order, once"
+
+
+async def test_a_replay_batch_inserts_without_loads_and_merges_a_patient_already_written() -> None:
+    """The replay inserts a batch's patients without loading them; a patient an earlier batch
+    (or the live consumer's dual write) already put in the generation fails its insert and is
+    loaded and applied on top, losing nothing."""
+    db = MemoryDatabase()
+    projections = Projections(cast(Any, db))
+    store, summaries = projections.store("journeys_g1"), projections.summaries_of("journeys_g1")
+    first = [e for _, e in patient_events(1)]
+    second = [e for _, e in patient_events(2)]
+    await project_batch(store, summaries, first[:3])
+    reads = db["journeys_g1"].documents_read
+    await project_batch(store, summaries, [*first[3:], *second])
+    assert db["journeys_g1"].documents_read == reads + 1, "only the patient already written"
+    doc = db["journeys_g1"].docs[first[0].patient_id]
+    assert doc["version"] == 2
+    assert sorted(doc["processed"]) == sorted(str(e.event_id) for e in first)
+    assert db["journeys_g1_summary"].docs[first[0].patient_id]["timeline_length"] == 5
+    assert db["journeys_g1"].docs[second[0].patient_id]["version"] == 1
+    assert db["journeys_g1_summary"].docs[second[0].patient_id]["timeline_length"] == 5
