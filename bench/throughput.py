@@ -132,6 +132,14 @@ async def run(quick: bool) -> dict[str, Any]:
             results[f"journey_{large}"].get("live_ms_per_event"),
             results[f"journey_{small}"].get("live_ms_per_event"),
         ),
+        "steady_per_event_cost_large_vs_small": ratio(
+            results[f"journey_{small}"].get("live_steady_events_per_s"),
+            results[f"journey_{large}"].get("live_steady_events_per_s"),
+        ),
+        "replay_per_event_cost_large_vs_small": ratio(
+            results[f"journey_{small}"].get("replay_events_per_s"),
+            results[f"journey_{large}"].get("replay_events_per_s"),
+        ),
         "small_patients": small,
         "large_patients": large,
         "pipeline_vs_kafka_consume": ratio(

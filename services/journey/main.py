@@ -45,7 +45,8 @@ def create_app(
     for topic in Topic:
         name = settings.kafka_topic_prefix + topic.value
         batch = BatchConsumer(service.dead_letters.group, projections.apply_batch,
-                              service.dead_letters, service.metrics)  # fmt: skip
+                              service.dead_letters, service.metrics,
+                              apply_all=projections.apply_all)  # fmt: skip
         told = f"journey projects every event of {name}, in batches grouped by patient"
         subscribe_batch(service.broker, name, batch, batching, told)
         service.topics.append(name)

@@ -78,6 +78,8 @@ class Applied(Generic[S]):
     state: S | None
     events: tuple[EventBase, ...]
     duplicate: bool
+    created: bool = False
+    """This write created the aggregate (set by the batched path, `services.runtime.bulk`)."""
 
 
 Outcome = tuple[S, Sequence[EventBase]]
@@ -166,7 +168,7 @@ class AggregateStore(Generic[S]):
         self.orphaned_after = timedelta(seconds=5)
         self.committed: set[str] = set()
 
-    def _duplicate(self) -> None:
+    def count_duplicate(self) -> None:
         database = getattr(getattr(self.collection, "database", None), "name", "")
         DUPLICATES[(database, getattr(self.collection, "name", ""))] += 1
 
@@ -186,6 +188,28 @@ class AggregateStore(Generic[S]):
             outbox=tuple(doc.get("outbox", ())),
         )
 
+    def document(
+        self, loaded: Loaded[S], state: S, events: Sequence[EventBase], processed_ids: Iterable[str]
+    ) -> Document:
+        """The stored form of one commit: version + 1, state, inbox, outbox, indexed fields."""
+        now = self.clock()
+        outbox = [*loaded.outbox, *(outbox_entry(e, now) for e in events)]
+        return {
+            "_id": loaded.key,
+            "version": loaded.version + 1,
+            "state": state.model_dump(mode="json"),
+            "processed": sorted(loaded.processed | set(processed_ids)),
+            "outbox": outbox,
+            "outbox_pending": bool(outbox),
+            "outbox_since": oldest(outbox),
+            **(self.indexed(state) if self.indexed else {}),
+        }
+
+    def committed_events(self, key: str) -> None:
+        """Tell the relay a commit stored new outbox entries for `key`."""
+        self.committed.add(key)
+        self.on_commit()
+
     async def commit(
         self,
         loaded: Loaded[S],
@@ -194,19 +218,7 @@ class AggregateStore(Generic[S]):
         processed_ids: Iterable[str] = (),
     ) -> None:
         """Write state, new outbox entries and the processed event ids in one atomic step."""
-        now = self.clock()
-        outbox = [*loaded.outbox, *(outbox_entry(e, now) for e in events)]
-        processed = sorted(loaded.processed | set(processed_ids))
-        doc: Document = {
-            "_id": loaded.key,
-            "version": loaded.version + 1,
-            "state": state.model_dump(mode="json"),
-            "processed": processed,
-            "outbox": outbox,
-            "outbox_pending": bool(outbox),
-            "outbox_since": oldest(outbox),
-            **(self.indexed(state) if self.indexed else {}),
-        }
+        doc = self.document(loaded, state, events, processed_ids)
         if loaded.version == 0:
             try:
                 await self.collection.insert_one(doc)
@@ -215,8 +227,7 @@ class AggregateStore(Generic[S]):
         elif not await replace_if_version(self.collection, loaded.key, loaded.version, doc):
             raise ConcurrentUpdate(loaded.key)
         if events:
-            self.committed.add(loaded.key)
-            self.on_commit()
+            self.committed_events(loaded.key)
 
     @overload
     async def apply(self, key: str, decide: Decide[S], *, inbox: Sequence[str] = (),
@@ -255,7 +266,7 @@ class AggregateStore(Generic[S]):
                     ids = [i for i in inbox if i not in loaded.processed]
                     decided = decide(loaded.state) if ids or not inbox else None
                 if decided is None:
-                    self._duplicate()
+                    self.count_duplicate()
                     return Applied(loaded.state, (), duplicate=True)
                 state, events = await decided if inspect.isawaitable(decided) else decided
                 if not ids and not events and state == loaded.state:

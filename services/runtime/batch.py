@@ -5,9 +5,12 @@ One fetch of up to `max_records` records is handled as a unit:
 - every record is decoded and parsed first; a poison record (not JSON, off contract) is
   dead-lettered alone, a type this build does not know is ignored (counted), as the
   one-at-a-time consumer does (`services.runtime.consumer`);
-- the good events are grouped by aggregate (the Kafka key, `patient_id`), in offset order,
-  and the groups are handed to `ApplyGroup` concurrently (loads in parallel), so an
-  aggregate gets one load and one commit per batch, its inbox recording every event id;
+- the good events are grouped by aggregate (the Kafka key, `patient_id`), in offset order;
+  with an `ApplyAll`, the groups are first stored together (`services.runtime.bulk`: one
+  insert of the new aggregates, a replace of each stored one), and only the groups it did not
+  store (a lost compare-and-set, an event that fails to
+  project) are handed to `ApplyGroup`, concurrently, so an aggregate gets one load and one
+  commit per batch, its inbox recording every event id;
 - a group whose handling fails is retried up to `max_attempts`; if it still fails, its
   events are applied one at a time so only the event that fails is dead-lettered and the
   others commit;
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -48,6 +51,11 @@ log = get_logger(__name__)
 ApplyGroup = Callable[[str, Sequence[EventBase]], Awaitable[None]]
 """Store the effect of one aggregate's events (in offset order) with one commit."""
 
+ApplyAll = Callable[[Mapping[str, Sequence[EventBase]]], Awaitable[Collection[str]]]
+"""Store the effect of many aggregates' events together (`services.runtime.bulk`); return
+the aggregates stored. The others go through `ApplyGroup`, which retries them and isolates a
+failing event."""
+
 
 @dataclass(frozen=True)
 class One:
@@ -64,6 +72,7 @@ class BatchConsumer:
     dead_letters: DeadLetterPolicy
     metrics: Metrics | None = None
     concurrency: int = 16
+    apply_all: ApplyAll | None = None
     _limit: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -81,7 +90,10 @@ class BatchConsumer:
             if event is not None:
                 groups.setdefault(event.patient_id, []).append((record, event))
         started = time.perf_counter()
-        await asyncio.gather(*(self._group(key, found) for key, found in groups.items()))
+        stored = await self._all(groups)
+        await asyncio.gather(
+            *(self._group(key, found) for key, found in groups.items() if key not in stored)
+        )
         if self.metrics is not None and records:
             topic = records[0].topic
             self.metrics.handler_duration.labels(topic, f"{self.group}.{topic}").observe(
@@ -103,6 +115,34 @@ class BatchConsumer:
         except POISON as error:
             await self._dead_letter(record, error, 1)
         return None
+
+    async def _all(self, groups: dict[str, list[tuple[Any, EventBase]]]) -> Collection[str]:
+        """The groups `ApplyAll` stored (none without one). An outage is
+        re-raised (the batch is redelivered); any other failure leaves every group to the
+        one-at-a-time path. The writes run in the consumer span of the batch's last record
+        (they serve every record, and one trace must hold them); each other stored record
+        gets its own consumer span."""
+        if self.apply_all is None or not groups:
+            return ()
+        last, event = list(groups.values())[-1][-1]
+        try:
+            with consuming(last, f"{self.group}.{last.topic}", event.event_type):
+                stored = await self.apply_all(
+                    {k: [e for _, e in found] for k, found in groups.items()}
+                )
+        except Exception as error:
+            if outage(error):
+                await asyncio.sleep(self.dead_letters.backoff_s)
+                raise
+            log.warning("batch_bulk_failed", error_class=type(error).__name__)
+            return ()
+        for key in stored:
+            for record, each in groups[key]:
+                if record is not last:
+                    with consuming(record, f"{self.group}.{record.topic}", each.event_type):
+                        pass
+            self._count(groups[key][0][0].topic, "handled", len(groups[key]))
+        return stored
 
     async def _group(self, key: str, found: list[tuple[Any, EventBase]]) -> None:
         """All of one aggregate's events in one commit; on a lasting failure, one by one."""

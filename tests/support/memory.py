@@ -3,10 +3,11 @@
 Supports equality, `$in`, `$ne`, `$lt`, `$lte`, `$gt`, `$gte` and `$elemMatch` on top-level
 fields (a condition on an array field holds when an element satisfies it, as in MongoDB),
 projections, sort/skip/limit, conditional replace/update with `$set`/`$inc` (replace with
-`upsert`), deletes, unique `_id`, and `aggregate` with `$match` and `$group` by one field with
-`$sum`. It counts the documents each collection hands out (`documents_read`). Its
-conditional writes are atomic like MongoDB's. With `interleave=True` it
-yields to the event loop around reads and writes, so concurrent writers really interleave.
+`upsert`), unordered `insert_many`, deletes, unique `_id`, and `aggregate` with
+`$match` and `$group` by one field with `$sum`. It counts the documents each collection hands
+out (`documents_read`). Its conditional writes are atomic like MongoDB's. With
+`interleave=True` it yields to the event loop around reads and writes, so concurrent writers
+really interleave.
 """
 
 from __future__ import annotations
@@ -153,31 +154,37 @@ class MemoryCollection:
         return sum(matches(d, query) for d in self.docs.values())
 
     async def insert_one(self, doc: Document) -> None:
+        self._insert(doc)
+
+    def _insert(self, doc: Document) -> None:
         if doc["_id"] in self.docs:
             raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
         self.docs[doc["_id"]] = copy.deepcopy(doc)
 
     async def insert_many(self, docs: list[Document], ordered: bool = True) -> None:
-        """Ordered, like PyMongo's default: stops at the first duplicate `_id`. Unordered:
-        inserts every other document, then raises BulkWriteError naming the duplicates'
-        positions (code 11000), as MongoDB and FerretDB do."""
-        failed: list[dict[str, Any]] = []
-        for n, doc in enumerate(docs):
+        """Ordered (PyMongo's default) stops at the first duplicate `_id`, unordered goes on;
+        duplicates are reported by position in a BulkWriteError, as PyMongo does."""
+        await self._yield()
+        errors: list[Document] = []
+        for index, doc in enumerate(docs):
             try:
-                await self.insert_one(doc)
-            except DuplicateKeyError:
+                self._insert(doc)
+            except DuplicateKeyError as error:
+                errors.append({"index": index, "code": 11000, "errmsg": str(error)})
                 if ordered:
-                    raise
-                failed.append({"index": n, "code": 11000, "errmsg": "duplicate key"})
-        if failed:
-            raise BulkWriteError({"writeErrors": failed, "nInserted": len(docs) - len(failed)})
+                    break
+        if errors:
+            raise BulkWriteError({"writeErrors": errors, "nInserted": len(docs) - len(errors)})
 
     async def replace_one(self, query: Document, doc: Document, upsert: bool = False) -> Result:
         await self._yield()
+        return self._replace(query, doc, upsert)
+
+    def _replace(self, query: Document, doc: Document, upsert: bool) -> Result:
         found = next((d for d in self.docs.values() if matches(d, query)), None)
         if found is None:
             if upsert:
-                await self.insert_one({"_id": query.get("_id"), **doc})
+                self._insert({"_id": query.get("_id"), **doc})
             return Result(0)
         self.docs[found["_id"]] = copy.deepcopy(doc)
         return Result(1)

@@ -52,8 +52,12 @@ def records(values: Sequence[bytes | EventBase]) -> list[Record]:
 
 
 def consumer(projections: Projections, letters: Letters, apply: Any = None) -> BatchConsumer:
+    """The journey's wiring (one bulk write, then one commit per patient it did not store);
+    with `apply`, only the one-patient-at-a-time path, through `apply`."""
     policy = DeadLetterPolicy(GROUP, max_attempts=2, backoff_s=0, publish=letters.publish)
-    return BatchConsumer(GROUP, apply or projections.apply_batch, policy)
+    if apply is not None:
+        return BatchConsumer(GROUP, apply, policy)
+    return BatchConsumer(GROUP, projections.apply_batch, policy, apply_all=projections.apply_all)
 
 
 def two_patients() -> tuple[list[EventBase], list[EventBase]]:
@@ -143,3 +147,88 @@ async def test_a_database_out_of_reach_behind_ferretdb_is_redelivered_not_dead_l
     assert letters.sent == [], "an outage is redelivered, never dead-lettered"
     await consumer(projections, letters).consume(records(first + second))
     assert all(len(stored(db, e[0].patient_id)["state"]["timeline"]) == 3 for e in (first, second))
+
+
+async def test_a_lost_compare_and_set_in_a_batch_write_reapplies_that_patient_losing_nothing() -> (
+    None
+):
+    """Another instance commits one patient between the batch's loads and its writes: the
+    batch's compare-and-set replace of that patient loses, and the patient is applied again on
+    top of the other instance's commit; the other patient, inserted by the batch, is stored
+    once."""
+    db, letters = MemoryDatabase(), Letters()
+    projections, other_instance = Projections(cast(Any, db)), Projections(cast(Any, db))
+    first, second = two_patients()
+    await consumer(projections, letters).consume(records(first[:1]))
+    rival = screened(first[0].patient_id, s=stamp(now=T0 + timedelta(minutes=9), seed=91))
+    journeys = db["journeys"]
+    insert_many = journeys.insert_many
+
+    async def racing(docs: list[Any], ordered: bool = True) -> Any:
+        """The batch's loads are done: the other instance commits before the batch writes."""
+        journeys.insert_many = insert_many  # type: ignore[method-assign]
+        await other_instance.apply_batch(rival.patient_id, [rival])
+        return await insert_many(docs, ordered)
+
+    journeys.insert_many = racing  # type: ignore[method-assign]
+    await consumer(projections, letters).consume(records([*first[1:], *second]))
+    assert letters.sent == []
+    doc = stored(db, first[0].patient_id)
+    assert doc["version"] == 3, "insert, the other instance's commit, then this batch's"
+    assert sorted(doc["processed"]) == sorted(str(e.event_id) for e in [*first, rival])
+    assert len(doc["state"]["timeline"]) == 4
+    assert db["journeys_summary"].docs[first[0].patient_id]["timeline_length"] == 4
+    other = stored(db, second[0].patient_id)
+    assert other["version"] == 1, "stored by the bulk, not written again"
+    assert len(other["state"]["timeline"]) == 3
+
+
+async def test_new_patients_of_a_batch_are_one_insert_of_journeys_and_one_of_summaries() -> None:
+    db, letters = MemoryDatabase(), Letters()
+    projections = Projections(cast(Any, db))
+    first, second = two_patients()
+    writes: list[str] = []
+    for name in ("journeys", "journeys_summary"):
+        collection = db[name]
+        for method in ("insert_many", "insert_one", "replace_one"):
+            setattr(
+                collection, method, counted(writes, f"{name}.{method}", getattr(collection, method))
+            )
+    await consumer(projections, letters).consume(records([*first, *second]))
+    assert writes == ["journeys.insert_many", "journeys_summary.insert_many"]
+    for events in (first, second):
+        assert stored(db, events[0].patient_id)["version"] == 1
+        assert db["journeys_summary"].docs[events[0].patient_id]["timeline_length"] == 3
+
+
+async def test_a_lost_insert_in_a_batch_write_reapplies_that_patient_losing_nothing() -> None:
+    """Another instance creates one patient's journey between the batch's loads and its
+    insert: the duplicate `_id` fails that patient's insert only; the patient is applied again
+    on top of the other instance's journey."""
+    db, letters = MemoryDatabase(), Letters()
+    projections, other_instance = Projections(cast(Any, db)), Projections(cast(Any, db))
+    first, second = two_patients()
+    rival = screened(first[0].patient_id, s=stamp(now=T0 + timedelta(minutes=9), seed=92))
+    journeys = db["journeys"]
+    insert_many = journeys.insert_many
+
+    async def racing(docs: list[Any], ordered: bool = True) -> Any:
+        journeys.insert_many = insert_many  # type: ignore[method-assign]
+        await other_instance.apply_batch(rival.patient_id, [rival])
+        return await insert_many(docs, ordered)
+
+    journeys.insert_many = racing  # type: ignore[method-assign]
+    await consumer(projections, letters).consume(records([*first, *second]))
+    doc = stored(db, first[0].patient_id)
+    assert doc["version"] == 2, "the other instance's insert, then this batch's replace"
+    assert sorted(doc["processed"]) == sorted(str(e.event_id) for e in [*first, rival])
+    assert db["journeys_summary"].docs[first[0].patient_id]["timeline_length"] == 4
+    assert stored(db, second[0].patient_id)["version"] == 1
+
+
+def counted(writes: list[str], name: str, method: Any) -> Any:
+    async def call(*args: Any, **kw: Any) -> Any:
+        writes.append(name)
+        return await method(*args, **kw)
+
+    return call
