@@ -28,6 +28,11 @@ from services.runtime.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD_BYTES = 500
+BULK_STATEMENTS = 25
+"""Replaces per bulk write. FerretDB 1.24 holds a PostgreSQL connection for each statement of
+an update command until the command ends: one bulk of 500 exhausted its pool of 50 and left it
+answering nothing (every connection checked out and idle) until restarted; this step's
+"FerretDB stopped answering" of earlier runs was that."""
 
 
 def kafka_classpath() -> str | None:
@@ -103,6 +108,7 @@ async def mongo_raw(settings: Settings, documents: int, size: int) -> dict[str, 
     db = client[f"{settings.deployment}_raw"]
     collection = db["docs"]
     filler = "x" * max(size - 100, 0)
+    await client.drop_database(db.name)  # what a run cut short left behind
     try:
         for first in range(0, documents, 100):
             await collection.insert_many(
@@ -115,10 +121,10 @@ async def mongo_raw(settings: Settings, documents: int, size: int) -> dict[str, 
             await collection.replace_one({"_id": f"d{n}"}, {**doc, "n": doc["n"] + 1})
         sequential = documents / (time.perf_counter() - started)
         started = time.perf_counter()
-        for first in range(0, documents, 500):
+        for first in range(0, documents, BULK_STATEMENTS):
             await collection.bulk_write([
                 ReplaceOne({"_id": f"d{n}"}, {"n": 2, "filler": filler}, upsert=True)
-                for n in range(first, min(first + 500, documents))
+                for n in range(first, min(first + BULK_STATEMENTS, documents))
             ])  # fmt: skip
         bulk = documents / (time.perf_counter() - started)
         return {"read_replace_docs_per_s": sequential, "bulk_upsert_docs_per_s": bulk,
