@@ -323,9 +323,35 @@ def plan(rates: list[int], done: list[dict[str, Any]]) -> Iterator[int]:
 
 
 async def pipeline(rates: list[int], seconds: float) -> dict[str, Any]:
-    """A step at the first rate, then a search for the highest rate that keeps lag flat."""
+    """A step at the first rate, then a search for the highest rate that keeps lag flat. Each
+    step runs on a deployment of its own (empty topics, databases and calendar): a backlog or a
+    filled calendar left by the step before would be measured as the next rate's."""
+    steps: list[dict[str, Any]] = []
+    found: dict[str, Any] = {}
+    for rate in plan(rates, steps):
+        result, idle = await fresh_step(rate, seconds)
+        found.setdefault("rss_idle_mb", idle)
+        steps.append(result)
+    flat = [s for s in steps if s["lag_flat"]]
+    return found | {
+        "steps": steps,
+        "rss_peak_mb": {
+            name: max(s["rss_peak_mb"].get(name) or 0.0 for s in steps) for name in SERVICES
+        },
+        "max_flat_journeys_per_min": max(
+            (s["journeys_per_min_offered"] for s in flat), default=None
+        ),
+        "max_flat_pipeline_events_per_s": max(
+            (s["pipeline_events_per_s"] for s in flat), default=None
+        ),
+    }
+
+
+async def fresh_step(rate: int, seconds: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One rate on a fresh deployment and freshly started services; returns the step and the
+    services' idle RSS before it."""
     async with throwaway("pipe") as settings:
-        run_dir = ROOT / ".run" / "bench-pipeline"  # the last run's logs stay for a look
+        run_dir = ROOT / ".run" / "bench-pipeline"  # the last step's logs stay for a look
         shutil.rmtree(run_dir, ignore_errors=True)
         ports = env_ports() | {v: str(free_port(INSTANCE_PORT_STEP)) for v in SERVICE_PORT_VARS}
         network = scaled(NETWORK_FACTOR, run_dir / "network.yaml")
@@ -336,32 +362,16 @@ async def pipeline(rates: list[int], seconds: float) -> dict[str, Any]:
                 stack.start_service(name)
             await wait_healthy(stack)
             await asyncio.sleep(5)  # settled: the idle RSS
-            found: dict[str, Any] = {
-                "rss_idle_mb": {s: rss_mb(stack.pid(s)).get("VmRSS") for s in SERVICES}
-            }
+            idle = {s: rss_mb(stack.pid(s)).get("VmRSS") for s in SERVICES}
             client = Client(stack.urls(), stack.settings, Ledger())
-            steps: list[dict[str, Any]] = []
-            first = 1
             async with Kafka(stack.settings) as kafka:
-                for rate in plan(rates, steps):
-                    step = Step(rate, seconds)
-                    result = await run_step(client, kafka, step, first, stack)
-                    first += step.started
-                    result["rss_mb"] = {s: rss_mb(stack.pid(s)).get("VmRSS") for s in SERVICES}
-                    steps.append(result)
-            flat = [s for s in steps if s["lag_flat"]]
-            found["database_by_collection"] = await asyncio.to_thread(db_reads, settings.deployment)
-            found |= {
-                "steps": steps,
-                "rss_peak_mb": {s: rss_mb(stack.pid(s)).get("VmHWM") for s in SERVICES},
-                "max_flat_journeys_per_min": max(
-                    (s["journeys_per_min_offered"] for s in flat), default=None
-                ),
-                "max_flat_pipeline_events_per_s": max(
-                    (s["pipeline_events_per_s"] for s in flat), default=None
-                ),
-            }
-            return found
+                result = await run_step(client, kafka, Step(rate, seconds), 1, stack)
+            result["rss_mb"] = {s: rss_mb(stack.pid(s)).get("VmRSS") for s in SERVICES}
+            result["rss_peak_mb"] = {s: rss_mb(stack.pid(s)).get("VmHWM") for s in SERVICES}
+            result["database_by_collection"] = await asyncio.to_thread(
+                db_reads, settings.deployment
+            )
+            return result, idle
         finally:
             await asyncio.to_thread(stack.stop_services)
 
