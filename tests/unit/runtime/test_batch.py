@@ -149,6 +149,22 @@ async def test_a_database_out_of_reach_behind_ferretdb_is_redelivered_not_dead_l
     assert all(len(stored(db, e[0].patient_id)["state"]["timeline"]) == 3 for e in (first, second))
 
 
+def rival_commits_before_the_batch_writes(
+    db: MemoryDatabase, other_instance: Projections, rival: Any
+) -> None:
+    """The batch's loads are done: the other instance commits `rival` before the batch's
+    insert of new journeys runs."""
+    journeys = db["journeys"]
+    insert_many = journeys.insert_many
+
+    async def racing(docs: list[Any], ordered: bool = True) -> Any:
+        journeys.insert_many = insert_many  # type: ignore[method-assign]
+        await other_instance.apply_batch(rival.patient_id, [rival])
+        return await insert_many(docs, ordered)
+
+    journeys.insert_many = racing  # type: ignore[method-assign]
+
+
 async def test_a_lost_compare_and_set_in_a_batch_write_reapplies_that_patient_losing_nothing() -> (
     None
 ):
@@ -161,16 +177,7 @@ async def test_a_lost_compare_and_set_in_a_batch_write_reapplies_that_patient_lo
     first, second = two_patients()
     await consumer(projections, letters).consume(records(first[:1]))
     rival = screened(first[0].patient_id, s=stamp(now=T0 + timedelta(minutes=9), seed=91))
-    journeys = db["journeys"]
-    insert_many = journeys.insert_many
-
-    async def racing(docs: list[Any], ordered: bool = True) -> Any:
-        """The batch's loads are done: the other instance commits before the batch writes."""
-        journeys.insert_many = insert_many  # type: ignore[method-assign]
-        await other_instance.apply_batch(rival.patient_id, [rival])
-        return await insert_many(docs, ordered)
-
-    journeys.insert_many = racing  # type: ignore[method-assign]
+    rival_commits_before_the_batch_writes(db, other_instance, rival)
     await consumer(projections, letters).consume(records([*first[1:], *second]))
     assert letters.sent == []
     doc = stored(db, first[0].patient_id)
@@ -209,15 +216,7 @@ async def test_a_lost_insert_in_a_batch_write_reapplies_that_patient_losing_noth
     projections, other_instance = Projections(cast(Any, db)), Projections(cast(Any, db))
     first, second = two_patients()
     rival = screened(first[0].patient_id, s=stamp(now=T0 + timedelta(minutes=9), seed=92))
-    journeys = db["journeys"]
-    insert_many = journeys.insert_many
-
-    async def racing(docs: list[Any], ordered: bool = True) -> Any:
-        journeys.insert_many = insert_many  # type: ignore[method-assign]
-        await other_instance.apply_batch(rival.patient_id, [rival])
-        return await insert_many(docs, ordered)
-
-    journeys.insert_many = racing  # type: ignore[method-assign]
+    rival_commits_before_the_batch_writes(db, other_instance, rival)
     await consumer(projections, letters).consume(records([*first, *second]))
     doc = stored(db, first[0].patient_id)
     assert doc["version"] == 2, "the other instance's insert, then this batch's replace"
