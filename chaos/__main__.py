@@ -143,8 +143,40 @@ def table(results: Annotated[Path, typer.Argument()] = RESULTS) -> None:
         "| seed | faults injected | accepted | lost | duplicated (after retry) | unexpected "
         "| convergence s |\n|---|---|---|---|---|---|---|"
     )
-    for line in results.read_text().splitlines():
-        print(Result(**json.loads(line)).row())
+    found = [Result(**json.loads(line)) for line in results.read_text().splitlines()]
+    for result in found:
+        print(result.row())
+    print()
+    print(totals(found))
+
+
+def totals(found: list[Result]) -> str:
+    """One paragraph over a series: faults per kind, commands, what the checker found."""
+    faults: dict[str, int] = {}
+    commands: dict[str, int] = {}
+    dead_letters = 0
+    for result in found:
+        for kind, n in result.faults.items():
+            faults[kind] = faults.get(kind, 0) + n
+        for kind, n in result.commands.items():
+            commands[kind] = commands.get(kind, 0) + n
+        dead_letters += sum(result.dead_letters.values())
+    converged = [r.convergence_s for r in found if r.convergence_s is not None]
+    kinds = ", ".join(f"{k} {n}" for k, n in sorted(faults.items()))
+    return (
+        (
+            f"{len(found)} runs, seeds {found[0].seed}-{found[-1].seed}. Faults injected: "
+            f"{sum(faults.values())} ({kinds}). Commands accepted: {commands.get('accepted', 0)}; "
+            f"answers lost to faults: {commands.get('lost_answers', 0)}; 5xx seen by the client: "
+            f"{commands.get('http_5xx', 0)}. Lost: {sum(len(r.lost) for r in found)}. Duplicated: "
+            f"{sum(len(r.duplicated) for r in found)}. Unexpected: "
+            f"{sum(len(r.unexpected) for r in found)}. Dead letters: {dead_letters}. Not restored: "
+            f"{sum(len(r.not_restored) for r in found)}. Worst convergence: "
+            f"{max(converged) if len(converged) == len(found) else 'never'} s."
+        )
+        if found
+        else "no runs"
+    )
 
 
 def clean(run_dir: Path) -> None:
