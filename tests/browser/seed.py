@@ -27,7 +27,16 @@ def approved(api: Api, meds: list[str] | None = None) -> tuple[str, str]:
     pid = referred(api, CALM, meds)
     play = scenario.Scenario(api)
     play.approve(pid, "esketamine_trd")
-    return pid, play.first_dose_appointment(pid)
+    appointment = play.first_dose_appointment(pid)
+
+    def in_journey() -> bool:
+        """The nurse's day reads the journey projection, one hop behind scheduling: under
+        load a page opened as soon as scheduling booked missed the appointment."""
+        journey = api.get("journey", f"/patients/{pid}/journey", Role.OPS)
+        return any(a["appointment_id"] == appointment for a in journey["appointments"])
+
+    until(in_journey, scenario.WAIT_S, "the booking in the journey")
+    return pid, appointment
 
 
 def treated(api: Api) -> dict[str, Any]:
