@@ -155,3 +155,23 @@ def test_the_schedule_is_the_seeds_and_has_each_infrastructure_fault_once() -> N
     assert sorted(f.kind for f in first if f.kind in INFRA_KINDS) == sorted(INFRA_KINDS)
     assert all(0 <= f.at < 90 for f in first)
     assert len(first) > 10
+
+
+def test_a_series_total_adds_every_run_and_a_run_that_never_converged_shows() -> None:
+    from chaos.__main__ import totals
+    from chaos.run import Result
+
+    def run(seed: int, faults: dict[str, int], lost: list[str], converged: float | None) -> Result:
+        commands = {"accepted": 10 * seed, "lost_answers": seed, "http_5xx": 1}
+        return Result(seed, f"d{seed}", 90.0, faults, {}, commands, 3, {}, lost, [], 0, [],
+                      converged, {"g": 2}, [])  # fmt: skip
+
+    clean = [run(1, {"kill": 2, "kafka": 1}, [], 17.5), run(2, {"kill": 1}, [], 21.0)]
+    assert totals(clean) == (
+        "2 runs, seeds 1-2. Faults injected: 4 (kafka 1, kill 3). Commands accepted: 30; "
+        "answers lost to faults: 3; 5xx seen by the client: 2. Lost: 0. Duplicated: 0. "
+        "Unexpected: 0. Dead letters: 4. Not restored: 0. Worst convergence: 21.0 s."
+    )
+    stuck = totals([*clean, run(3, {}, ["a discharge"], None)])
+    assert "Lost: 1." in stuck
+    assert stuck.endswith("Worst convergence: never s.")
