@@ -172,7 +172,7 @@ def totals(found: list[Result]) -> str:
             f"{sum(len(r.duplicated) for r in found)}. Unexpected: "
             f"{sum(len(r.unexpected) for r in found)}. Dead letters: {dead_letters}. Not restored: "
             f"{sum(len(r.not_restored) for r in found)}. Worst convergence: "
-            f"{max(converged) if len(converged) == len(found) else 'never'} s."
+            f"{f'{max(converged)} s' if len(converged) == len(found) else 'never (a run did not)'}."
         )
         if found
         else "no runs"

@@ -174,4 +174,4 @@ def test_a_series_total_adds_every_run_and_a_run_that_never_converged_shows() ->
     )
     stuck = totals([*clean, run(3, {}, ["a discharge"], None)])
     assert "Lost: 1." in stuck
-    assert stuck.endswith("Worst convergence: never s.")
+    assert stuck.endswith("Worst convergence: never (a run did not).")
