@@ -84,19 +84,20 @@ class Booking:
 
     @asynccontextmanager
     async def hold(self, _course: Course, _events: Sequence[EventBase]) -> AsyncIterator[None]:
-        """Reserve the decided slots for the commit; undo them when the commit certainly did
-        not happen (a lost compare-and-set). Any other failure may have hit a commit that
-        landed (a database restart mid-write): the reservations and the intent stay for the
-        orphan sweep, which keeps them if the course holds the appointment and frees them
-        otherwise, so a slot is never freed under a booking that exists."""
+        """Reserve the decided slots for the commit; undo what this attempt inserted when the
+        commit certainly did not happen (a lost compare-and-set). Any other failure may have
+        hit a commit that landed (a database restart mid-write): the reservations and the
+        intent stay for the orphan sweep, which keeps them if the course holds the appointment
+        and frees them otherwise, so a slot is never freed under a booking that exists."""
         assert self.outcome is not None
         assert self.network is not None
         outcome, now = self.outcome, self.stamp.now
         intent = await self.reservations.intend(self.patient_id, outcome.take, now)
         replaced: list[Document] = []
+        inserted: list[str] = []
         try:
             kept = await self.reservations.take(
-                self.patient_id, outcome.take, self.network, now, self.live, replaced
+                self.patient_id, outcome.take, self.network, now, self.live, replaced, inserted
             )
         except SlotTaken as taken:
             await self.reservations.done(intent)
@@ -106,7 +107,9 @@ class Booking:
         try:
             yield
         except ConcurrentUpdate:
-            await self.reservations.release([h.appointment_id for h in outcome.take], {})
+            # Only the seats this attempt inserted: the winner's decision books the same
+            # appointment ids, and its seats, found here already held, are not ours to free.
+            await self.reservations.drop(inserted)
             await self.reservations.restore(replaced)
             await self.reservations.done(intent)
             raise

@@ -119,13 +119,16 @@ class Reservations:
         now: datetime,
         live: set[str],
         replaced: list[Document] | None = None,
+        inserted: list[str] | None = None,
     ) -> dict[str, set[str]]:
         """Insert every slot of every hold; all or nothing. Returns the reservation ids per
         appointment; `replaced` collects the patient's own reservations this call took over
-        (see `restore`). Raises SlotTaken (after undoing this call's inserts and take-overs)
-        when one is taken."""
+        (see `restore`) and `inserted` the ids this call inserted: a seat already held by the
+        same appointment id is another attempt's (appointment ids are the same in every
+        decision of a course), and only that attempt may free it. Raises SlotTaken (after
+        undoing this call's inserts and take-overs) when one is taken."""
         taken: dict[str, set[str]] = {}
-        fresh: list[str] = []
+        fresh: list[str] = [] if inserted is None else inserted
         took_over: list[Document] = [] if replaced is None else replaced
         wanted = [
             (hold, claim, slot)
@@ -147,6 +150,7 @@ class Reservations:
                     fresh.append(rid)
         except SlotTaken:
             await self.drop(fresh)
+            fresh.clear()
             await self.restore(took_over)
             raise
         return taken

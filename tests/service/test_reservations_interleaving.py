@@ -6,9 +6,14 @@ appointments whose chair was freed, and the next patient was booked into that ch
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
-from services.scheduling.decision import Hold
+import pytest
+
+from services.runtime.aggregate import ConcurrentUpdate
+from services.scheduling.booking import Booking
+from services.scheduling.decision import Hold, Outcome
 from services.scheduling.network_store import load_config
 from services.scheduling.reservations import Reservations
 from services.scheduling.slots import Placement
@@ -43,3 +48,30 @@ async def test_seats_taken_over_by_a_losing_decision_go_back_to_the_booking_that
 
     holders = {slots.get(rid, {}).get("appointment_id") for rid in chair}
     assert holders == {winner.appointment_id}, "the winner's chair is still reserved for it"
+
+
+async def test_a_losing_decision_frees_only_its_own_seats_not_the_winners_of_its_appointment() -> (
+    None
+):
+    """Fault-injection seed 113: two instances decided one approval (a paused instance's
+    partitions moved); both decisions book the same appointment ids. The loser found the
+    winner's seats held by those ids, reused them, lost the compare-and-set and released every
+    seat of those appointment ids: the winner's course kept doses 2-8 on seats nobody held,
+    and the next patient was booked into them."""
+    db = MemoryDatabase()
+    reservations = Reservations(cast(Any, db))
+    slots = db["reservations"].docs
+    network = load_config().network
+    winner = dose("apt-pat-1-dose-2")
+    await reservations.take("pat-1", [winner], network, NOW, live=set())
+    held = dict(slots)
+    loser = Booking(reservations, cast(Any, None), cast(Any, None), "pat-1", cast(Any, None),
+                    cast(Any, None), cast(Any, SimpleNamespace(now=NOW)),
+                    outcome=Outcome(cast(Any, None), take=(dose("apt-pat-1-dose-2"),)),
+                    network=network)  # fmt: skip
+
+    with pytest.raises(ConcurrentUpdate):
+        async with loser.hold(cast(Any, None), ()):
+            raise ConcurrentUpdate("pat-1")
+
+    assert slots == held, "the winner's seats are still held by its appointment"
