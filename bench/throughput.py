@@ -76,29 +76,6 @@ def raw_mongo(documents: int) -> dict[str, Any]:
     return found
 
 
-def answering(url: str) -> bool:
-    code = f"import pymongo; pymongo.MongoClient({url!r}).admin.command('ping')"
-    try:
-        subprocess.run([sys.executable, "-c", code], timeout=10, check=True, capture_output=True)
-    except (subprocess.SubprocessError, OSError):
-        return False
-    return True
-
-
-def revive_ferretdb() -> bool:
-    """FerretDB 1.24 on this box has stopped answering after the pipeline step (every
-    connection of its PostgreSQL pool checked out and idle, `Acquire` waiting for minutes):
-    restart it (only the launcher's own) so the steps after it measure a working database.
-    Returns whether it had to."""
-    url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017")
-    if answering(url):
-        return False
-    for action in ("stop", "start"):
-        subprocess.run(["bash", str(Path(__file__).parents[1] / "infra/local/ferretdb.sh"),
-                        action], timeout=120, check=False, capture_output=True)  # fmt: skip
-    return True
-
-
 def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
@@ -118,7 +95,6 @@ async def run(quick: bool) -> dict[str, Any]:
     await step(f"journey_{large}", results, projection(large))
     rates, seconds = ([100], 30.0) if quick else ([100, 150, 200, 300, 400, 80, 60, 40], 75.0)
     await step("pipeline", results, pipeline(rates, seconds), timeout_s=900)
-    results["pipeline"]["ferretdb_restarted_after"] = await asyncio.to_thread(revive_ferretdb)
     await step("mongo_raw", results, asyncio.to_thread(raw_mongo, 1000 if quick else 5000))
     live = results[f"journey_{large}"].get("live_events_per_s")
     raw = results["mongo_raw"].get("read_replace_docs_per_s")
